@@ -1,0 +1,67 @@
+"""Small file helpers shared by every stage: digests, atomic writes, up-to-date stamps."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@contextmanager
+def atomic_path(final: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``final``; rename it into place only if the block succeeds,
+    so a failed stage never leaves a half-written artifact in dist/."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, final)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_atomic(final: Path, data: bytes) -> None:
+    with atomic_path(final) as tmp:
+        tmp.write_bytes(data)
+
+
+def canonical_json(obj) -> bytes:
+    return (json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def digest_inputs(paths: list[Path], extra: dict | None = None) -> dict:
+    """What a stage's output depends on: file digests plus any settings."""
+    return {"files": {str(p): sha256_file(p) for p in paths}, "settings": extra or {}}
+
+
+def is_up_to_date(stamp: Path, inputs: dict, outputs: list[Path]) -> bool:
+    if not stamp.is_file() or not all(p.is_file() for p in outputs):
+        return False
+    try:
+        recorded = json.loads(stamp.read_text())
+    except ValueError:
+        return False
+    return recorded.get("inputs") == inputs and recorded.get("outputs") == {str(p): sha256_file(p) for p in outputs}
+
+
+def record_stamp(stamp: Path, inputs: dict, outputs: list[Path]) -> None:
+    write_atomic(stamp, canonical_json({"inputs": inputs, "outputs": {str(p): sha256_file(p) for p in outputs}}))

@@ -1,0 +1,36 @@
+"""The runtime registry: verify, bench and classify iterate over it, so a new runtime is one adapter here."""
+
+from __future__ import annotations
+
+from toolchain.config import DistLayout, ModelConfig
+from toolchain.errors import ConfigError
+from toolchain.runtimes.base import Runtime
+from toolchain.runtimes.onnxruntime import OnnxRuntime1T, OnnxRuntimeDefault
+from toolchain.runtimes.tf import TensorFlowRuntime
+from toolchain.runtimes.tract_py import TractPython
+
+REGISTRY: list[type[Runtime]] = [TensorFlowRuntime, OnnxRuntime1T, OnnxRuntimeDefault, TractPython]
+
+
+def runtime_names() -> list[str]:
+    return [r.name for r in REGISTRY]
+
+
+def make_runtime(name: str, cfg: ModelConfig, dist: DistLayout) -> Runtime:
+    for cls in REGISTRY:
+        if cls.name == name:
+            return cls(cfg, dist)
+    raise ConfigError(f"unknown runtime {name!r}", hint=f"choose one of: {', '.join(runtime_names())}")
+
+
+def select_runtimes(cfg: ModelConfig, dist: DistLayout, names: list[str] | None = None) -> tuple[list[Runtime], dict[str, str]]:
+    """The runtimes to use (all by default) and, separately, those unavailable here with the reason."""
+    chosen = [make_runtime(n, cfg, dist) for n in names] if names else [cls(cfg, dist) for cls in REGISTRY]
+    ready, missing = [], {}
+    for rt in chosen:
+        reason = rt.unavailable_reason()
+        if reason:
+            missing[rt.name] = reason
+        else:
+            ready.append(rt)
+    return ready, missing

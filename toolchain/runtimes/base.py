@@ -1,0 +1,66 @@
+"""The one interface every runtime adapter implements; verify and bench only talk to this."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from toolchain.config import DistLayout, ModelConfig
+from toolchain.errors import InputError
+from toolchain.preprocess import image_to_tensor, to_probabilities, top_k
+
+
+class Runtime:
+    """``name`` is the stable name used in verify tables, bench results and ``--runtime``."""
+
+    name = "?"
+    description = ""
+
+    def __init__(self, cfg: ModelConfig, dist: DistLayout):
+        self.cfg = cfg
+        self.dist = dist
+
+    def unavailable_reason(self) -> str | None:
+        """None when this runtime can run here; otherwise what is missing and how to get it."""
+        return None
+
+    def load(self) -> None:
+        """Load the model (once); ``infer``/``classify`` call it lazily."""
+
+    def infer(self, tensor: np.ndarray) -> np.ndarray:
+        """The model's probability vector for one input tensor (softmax applied if the model lacks it)."""
+        raise NotImplementedError
+
+    def classify(self, image_bytes: bytes) -> dict:
+        """The result contract for one encoded image, or the error contract ``{"error": ...}``."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class PythonPipeline(Runtime):
+    """Runtimes driven from Python: the reference preprocessing, then the engine, then top-5."""
+
+    _loaded = False
+
+    def _run(self, tensor: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def load(self) -> None:
+        if not self._loaded:
+            self._load()
+            self._loaded = True
+
+    def _load(self) -> None:
+        raise NotImplementedError
+
+    def infer(self, tensor: np.ndarray) -> np.ndarray:
+        self.load()
+        return to_probabilities(self._run(np.ascontiguousarray(tensor, dtype=np.float32)), self.cfg)
+
+    def classify(self, image_bytes: bytes) -> dict:
+        try:
+            tensor = image_to_tensor(image_bytes, self.cfg)
+        except InputError as exc:
+            return {"error": str(exc)}
+        return top_k(self.infer(tensor), self.cfg, self.cfg.labels())
