@@ -58,14 +58,33 @@ def golden(c, model=DEFAULT_MODEL, force=False):
     make_goldens(*_setup(model), force=force)
 
 
+@task(help={**MODEL_HELP, "variant": "only these variants (repeatable): native, wasm-simd, wasm-nosimd, "
+                                      "wasm-relaxed (opt-in); default: the shipped ones"}, iterable=["variant"])
+@cli_errors
+def guest(c, model=DEFAULT_MODEL, variant=None):
+    """Build the guest classifier: native CLI and wasm32-wasip1 modules (the variants that ship)."""
+    from toolchain.guest import build_guest
+
+    build_guest(*_setup(model), variants=variant or None)
+
+
+@task(help={**MODEL_HELP, "variant": "only these wasm variants (repeatable); default: the shipped ones"},
+      iterable=["variant"])
+@cli_errors
+def optimize(c, model=DEFAULT_MODEL, variant=None):
+    """wasm-opt and strip each wasm variant (dist/guest/<model>/*.opt.wasm)."""
+    from toolchain.wasm import optimize_guest
+
+    optimize_guest(*_setup(model), variants=variant or None)
+
+
 @task(help=MODEL_HELP)
 @cli_errors
-def guest(c, model=DEFAULT_MODEL):
-    """Build the guest classifier: native CLI and wasm32-wasip1 modules (the variants that ship)."""
-    from toolchain import guest as guest_mod
+def aot(c, model=DEFAULT_MODEL):
+    """Precompile .cwasm for each target wasmtime version, each in a venv with exactly that version."""
+    from toolchain.aot import precompile_cwasm
 
-    if hasattr(guest_mod, "build_guest"):
-        guest_mod.build_guest(*_setup(model))
+    precompile_cwasm(*_setup(model))
 
 
 @task(help=MODEL_HELP)

@@ -1,10 +1,142 @@
-"""Cargo builds of the guest classifier (native and wasm32-wasip1); every compiler flag lives here."""
+"""Cargo builds of the guest classifier, native and wasm32-wasip1. Every compiler flag lives here.
+
+Both targets use Debian's rustc/cargo pair (rustup cannot add targets here); wasm builds std from
+Debian's std source with -Zbuild-std and links against Debian's wasi-libc. Each variant has its own
+cargo target dir (under the cache, outside the clone) so switching variants never rebuilds the others.
+"""
 
 from __future__ import annotations
 
-from toolchain.config import DistLayout
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from toolchain import log
+from toolchain.archive import source_date_epoch
+from toolchain.config import CACHE_DIR, REPO_ROOT, DistLayout, ModelConfig
+from toolchain.errors import StageError
+from toolchain.fsutil import atomic_path
 from toolchain.manifest import Artifact
+from toolchain.versions import CARGO, RUSTC
+
+GUEST_DIR = REPO_ROOT / "guest"
+WASI_LIBC = Path("/usr/lib/wasm32-wasi")
+NATIVE_TARGET = "x86_64-unknown-linux-gnu"
+WASM_TARGET = "wasm32-wasip1"
 
 
-def artifacts(model: str, dist: DistLayout) -> list["Artifact"]:
-    return []
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    target: str
+    features: tuple[str, ...]  # wasm target features (+simd128 …); native: CPU baseline flags
+    cpu_baseline: str | None
+    ships: bool  # built by `invoke build` (and CI); otherwise opt-in with --variant
+    why: str
+
+    @property
+    def is_wasm(self) -> bool:
+        return self.target == WASM_TARGET
+
+
+VARIANTS = {v.name: v for v in (
+    Variant("native", NATIVE_TARGET, (), "x86-64", True,
+            "the native CLI: the seed's mobilenet-oc-l, and the native denominator of the benchmark"),
+    Variant("wasm-simd", WASM_TARGET, ("simd128",), None, True,
+            "tract's wasm kernels exist only under simd128; the fast wasm guest"),
+    Variant("wasm-nosimd", WASM_TARGET, (), None, True,
+            "OpenWhisk's wasm:0.1 executor embeds wasmtime 0.23, which rejects today's SIMD encoding"),
+    Variant("wasm-relaxed", WASM_TARGET, ("simd128", "relaxed-simd"), None, False,
+            "measured, not shipped: relaxed-simd needs a wasmtime configured for it"),
+)}
+
+
+def shipped_variants() -> list[Variant]:
+    return [v for v in VARIANTS.values() if v.ships]
+
+
+def native_cli_path(model: str, dist: DistLayout) -> Path:
+    return dist.guest_dir(model) / "classify"
+
+
+def wasm_path(model: str, variant: str, dist: DistLayout) -> Path:
+    return dist.guest_dir(model) / f"classify-{variant.removeprefix('wasm-')}.wasm"
+
+
+def optimized_wasm_path(model: str, variant: str, dist: DistLayout) -> Path:
+    return dist.guest_dir(model) / f"classify-{variant.removeprefix('wasm-')}.opt.wasm"
+
+
+def cargo_env(cfg: ModelConfig, variant: Variant, model_file: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    remap = f"--remap-path-prefix={REPO_ROOT}=/src --remap-path-prefix={Path.home()}=/home"
+    env.update({
+        "RUSTC": RUSTC,
+        "CARGO_TARGET_DIR": str(CACHE_DIR / "cargo-target" / variant.name),
+        "GUEST_MODEL_CONFIG": str(cfg.config_path),
+        "GUEST_MODEL_FILE": str(model_file),
+        "SOURCE_DATE_EPOCH": str(source_date_epoch()),
+        "CARGO_TERM_PROGRESS_WHEN": "never",
+    })
+    if variant.is_wasm:
+        flags = ["-C", "panic=abort", "-C", "link-self-contained=no", "-L", str(WASI_LIBC),
+                 "-C", f"link-arg={WASI_LIBC / 'crt1-command.o'}"]
+        if variant.features:
+            flags += ["-C", "target-feature=" + ",".join(f"+{f}" for f in variant.features)]
+        env["RUSTC_BOOTSTRAP"] = "1"  # -Zbuild-std on Debian's stable rustc
+        env["CARGO_TARGET_WASM32_WASIP1_RUSTFLAGS"] = " ".join(flags + remap.split())
+    else:
+        env["CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS"] = " ".join(
+            ["-C", f"target-cpu={variant.cpu_baseline}", "-C", "target-feature=+crt-static"] + remap.split())
+    return env
+
+
+def cargo_build(cfg: ModelConfig, variant: Variant, model_file: Path, binary: str = "classify") -> Path:
+    """Build one binary of the guest workspace for ``variant``; return the built file in the target dir."""
+    cmd = [CARGO, "build", "--release", "--locked", "--bin", binary, "--target", variant.target]
+    if variant.is_wasm:
+        cmd += ["-Zbuild-std=std,panic_abort"]
+    env = cargo_env(cfg, variant, model_file)
+    with log.step(f"cargo build {binary} ({variant.name})"):
+        proc = subprocess.run(cmd, cwd=GUEST_DIR, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise StageError(f"cargo build of {binary} for {variant.name} failed:\n{proc.stderr[-3000:]}",
+                         hint="run the command again with the environment above to see the full log")
+    suffix = ".wasm" if variant.is_wasm else ""
+    return Path(env["CARGO_TARGET_DIR"]) / variant.target / "release" / f"{binary}{suffix}"
+
+
+def install(built: Path, final: Path, executable: bool) -> Path:
+    with atomic_path(final) as tmp:
+        shutil.copyfile(built, tmp)
+        os.chmod(tmp, 0o755 if executable else 0o644)
+    return final
+
+
+def build_guest(cfg: ModelConfig, dist: DistLayout, variants: list[str] | None = None) -> list[Path]:
+    """Build the guest for every shipped variant (or the named ones) into dist/guest/<model>/."""
+    model_file = dist.onnx(cfg.name)
+    if not model_file.is_file():
+        raise StageError(f"{model_file} missing", hint=f"run `invoke convert --model {cfg.name}` first")
+    chosen = [VARIANTS[v] for v in variants] if variants else shipped_variants()
+    outputs = []
+    for variant in chosen:
+        built = cargo_build(cfg, variant, model_file)
+        final = wasm_path(cfg.name, variant.name, dist) if variant.is_wasm else native_cli_path(cfg.name, dist)
+        outputs.append(install(built, final, executable=not variant.is_wasm))
+        log.info(f"guest: {final} ({final.stat().st_size:,} bytes)")
+    return outputs
+
+
+def artifacts(model: str, dist: DistLayout) -> list[Artifact]:
+    found = [Artifact(native_cli_path(model, dist), "native-cli", model, target=NATIVE_TARGET,
+                      cpu_baseline=VARIANTS["native"].cpu_baseline, features=())]
+    for v in VARIANTS.values():
+        if v.is_wasm:
+            found.append(Artifact(wasm_path(model, v.name, dist), "wasm-cli", model, target=WASM_TARGET,
+                                  features=v.features))
+            found.append(Artifact(optimized_wasm_path(model, v.name, dist), "wasm-opt", model, target=WASM_TARGET,
+                                  features=v.features))
+    return found

@@ -9,16 +9,19 @@ from toolchain.config import DistLayout, ModelConfig
 
 
 def build_all(cfg: ModelConfig, dist: DistLayout) -> None:
-    from toolchain import guest
+    from toolchain.aot import precompile_cwasm
     from toolchain.convert import convert_pb_to_onnx
     from toolchain.golden import make_goldens
+    from toolchain.guest import build_guest
     from toolchain.model import ensure_frozen_model
+    from toolchain.wasm import optimize_guest
 
     ensure_frozen_model(cfg, dist)
     convert_pb_to_onnx(cfg, dist)
     make_goldens(cfg, dist)
-    if hasattr(guest, "build_guest"):
-        guest.build_guest(cfg, dist)
+    build_guest(cfg, dist)
+    optimize_guest(cfg, dist)
+    precompile_cwasm(cfg, dist)
 
 
 def package_all(cfg: ModelConfig, dist: DistLayout) -> None:

@@ -7,9 +7,13 @@ from toolchain.errors import ConfigError
 from toolchain.runtimes.base import Runtime
 from toolchain.runtimes.onnxruntime import OnnxRuntime1T, OnnxRuntimeDefault
 from toolchain.runtimes.tf import TensorFlowRuntime
+from toolchain.runtimes.native_cli import NativeCli
 from toolchain.runtimes.tract_py import TractPython
+from toolchain.runtimes.wasm import WasmAot, WasmJit
+from toolchain.runtimes.wasm01 import Wasm01Aot
 
-REGISTRY: list[type[Runtime]] = [TensorFlowRuntime, OnnxRuntime1T, OnnxRuntimeDefault, TractPython]
+REGISTRY: list[type[Runtime]] = [TensorFlowRuntime, OnnxRuntime1T, OnnxRuntimeDefault, TractPython,
+                                 NativeCli, WasmJit, WasmAot, Wasm01Aot]
 
 
 def runtime_names() -> list[str]:

@@ -1,0 +1,97 @@
+"""Ahead-of-time `.cwasm` per target wasmtime version, each compiled in a venv holding exactly that version.
+
+Code is compiled for a declared CPU baseline where the version allows it (the build machine has AVX-512;
+an invoker may not). wasmtime 0.23's Python API has no target or Cranelift flags, so its `.cwasm` is
+compiled for the build host (recorded as such); its module has no SIMD, which keeps the risk small.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from toolchain import log
+from toolchain.config import REPO_ROOT, DistLayout, ModelConfig
+from toolchain.errors import StageError
+from toolchain.fsutil import atomic_path, digest_inputs, is_up_to_date, record_stamp
+from toolchain.guest import optimized_wasm_path
+from toolchain.manifest import Artifact
+from toolchain.venvs import runtime_python
+from toolchain.versions import WASMTIME_TARGETS
+
+WORKER = REPO_ROOT / "toolchain" / "hosts" / "wasmtime_worker.py"
+
+# Cranelift's names for the x86-64 micro-architecture levels (psABI): v2 ⊂ v3.
+CPU_BASELINES = {
+    "x86-64-v2": ("has_sse3", "has_ssse3", "has_sse41", "has_sse42", "has_popcnt"),
+    "x86-64-v3": ("has_sse3", "has_ssse3", "has_sse41", "has_sse42", "has_popcnt",
+                  "has_avx", "has_avx2", "has_fma", "has_bmi1", "has_bmi2", "has_lzcnt"),
+}
+
+
+@dataclass(frozen=True)
+class AotTarget:
+    name: str  # key of WASMTIME_TARGETS, e.g. "wasmtime-50"
+    version: str
+    simd: bool
+    cpu_baseline: str  # a key of CPU_BASELINES, or "build-host"
+
+    @property
+    def variant(self) -> str:
+        return "wasm-simd" if self.simd else "wasm-nosimd"
+
+    @property
+    def cpu_flags(self) -> tuple[str, ...]:
+        return CPU_BASELINES.get(self.cpu_baseline, ())
+
+    def worker_args(self) -> list[str]:
+        args = ["--simd"] if self.simd else []
+        for flag in self.cpu_flags:
+            args += ["--cpu-flag", flag]
+        return args
+
+
+def aot_targets() -> list[AotTarget]:
+    out = []
+    for name, spec in WASMTIME_TARGETS.items():
+        version = spec["pip"].split("==")[1]
+        baseline = "x86-64-v3" if int(version.split(".")[0]) >= 1 else "build-host"
+        out.append(AotTarget(name, version, spec["simd"], baseline))
+    return out
+
+
+def cwasm_path(model: str, target: AotTarget, dist: DistLayout) -> Path:
+    return dist.aot_dir(model) / f"classify-{target.variant.removeprefix('wasm-')}.{target.name}.cwasm"
+
+
+def precompile_cwasm(cfg: ModelConfig, dist: DistLayout) -> list[Path]:
+    outs = []
+    for target in aot_targets():
+        src = optimized_wasm_path(cfg.name, target.variant, dist)
+        if not src.is_file():
+            raise StageError(f"{src} missing", hint=f"run `invoke optimize --model {cfg.name}` first")
+        python = runtime_python(target.name)
+        dst = cwasm_path(cfg.name, target, dist)
+        inputs = digest_inputs([src, WORKER], {"target": target.name, "args": target.worker_args()})
+        stamp = dist.stamp(f"aot-{target.name}", cfg.name)
+        if is_up_to_date(stamp, inputs, [dst]):
+            log.info(f"aot: {dst.name} is up to date")
+            outs.append(dst)
+            continue
+        with atomic_path(dst) as tmp, log.step(f"AOT {src.name} with wasmtime {target.version} ({target.cpu_baseline})"):
+            proc = subprocess.run([str(python), str(WORKER), "serialize", str(src), str(tmp), *target.worker_args()],
+                                  capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise StageError(f"wasmtime {target.version} could not compile {src}: {proc.stderr.strip()[-1500:]}")
+        log.info(f"aot: {dst} ({dst.stat().st_size:,} bytes)")
+        record_stamp(stamp, inputs, [dst])
+        outs.append(dst)
+    return outs
+
+
+def artifacts(model: str, dist: DistLayout) -> list[Artifact]:
+    return [Artifact(cwasm_path(model, t, dist), "cwasm", model, target="x86_64-unknown-linux-gnu",
+                     runtime="wasmtime", runtime_version=t.version, cpu_baseline=t.cpu_baseline,
+                     features=("simd128",) if t.simd else ())
+            for t in aot_targets()]

@@ -1,0 +1,117 @@
+"""The wasm guest under the wasmtime Python package: JIT from the optimised module, or AOT from a .cwasm.
+
+Each request gets a fresh instance (WASI command: one `_start` per instance), as a serverless executor
+does. The sandbox: no preopened directories, no environment, a memory cap and a deadline.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+from pathlib import Path
+
+from toolchain.runtimes.guest_base import GuestRuntime
+from toolchain.runtimes.native_cli import parse_cli_answer
+
+MEMORY_LIMIT_BYTES = 1 << 30
+DEADLINE_S = 120.0
+
+
+def make_engine(simd: bool, cpu_flags: tuple[str, ...] | None = None):
+    """An engine for the guest; ``cpu_flags`` pins a declared x86-64 baseline instead of the host's CPU."""
+    import wasmtime
+
+    config = wasmtime.Config()
+    config.wasm_simd = simd
+    config.epoch_interruption = True
+    if cpu_flags is not None:
+        config.target = "x86_64-unknown-linux-gnu"
+        for flag in cpu_flags:
+            config.cranelift_flag_enable(flag)
+    return wasmtime.Engine(config)
+
+
+def run_command(engine, module, request: bytes, argv: list[str], who: str) -> dict:
+    """Run one WASI command instance: request on stdin, answer on stdout; traps become error answers."""
+    import wasmtime
+
+    with tempfile.TemporaryDirectory(prefix="mib-wasm-") as tmp:
+        stdin, stdout, stderr = Path(tmp, "in"), Path(tmp, "out"), Path(tmp, "err")
+        stdin.write_bytes(request)
+        wasi = wasmtime.WasiConfig()
+        wasi.argv = argv
+        wasi.stdin_file = str(stdin)
+        wasi.stdout_file = str(stdout)
+        wasi.stderr_file = str(stderr)
+        store = wasmtime.Store(engine)
+        store.set_wasi(wasi)
+        store.set_limits(memory_size=MEMORY_LIMIT_BYTES)
+        store.set_epoch_deadline(1)
+        timer = threading.Timer(DEADLINE_S, engine.increment_epoch)
+        timer.start()
+        code = 0
+        try:
+            linker = wasmtime.Linker(engine)
+            linker.define_wasi()
+            instance = linker.instantiate(store, module)
+            instance.exports(store)["_start"](store)
+        except wasmtime.ExitTrap as exc:
+            code = exc.code
+        except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            return {"error": f"{who}: the guest trapped ({first}); the request was not classified"}
+        finally:
+            timer.cancel()
+        return parse_cli_answer(code, stdout.read_bytes(), stderr.read_bytes(), who)
+
+
+class WasmJit(GuestRuntime):
+    name = "wasm-jit"
+    description = "wasm guest (SIMD, optimised), wasmtime-py JIT, an instance per request"
+    variant = "wasm-simd"
+
+    def _artifact(self) -> Path:
+        from toolchain.guest import optimized_wasm_path
+
+        return optimized_wasm_path(self.cfg.name, self.variant, self.dist)
+
+    def unavailable_reason(self):
+        path = self._artifact()
+        return None if path.is_file() else f"{path} missing: run `invoke build`"
+
+    def load(self) -> None:
+        if getattr(self, "_module", None) is None:
+            import wasmtime
+
+            self._engine = make_engine(simd=True)
+            self._module = wasmtime.Module.from_file(self._engine, str(self._artifact()))
+
+    def call(self, request: bytes, debug: bool = False) -> dict:
+        self.load()
+        return run_command(self._engine, self._module, request, ["classify"] + (["--debug"] if debug else []), self.name)
+
+
+class WasmAot(WasmJit):
+    """The `.cwasm` for the current wasmtime Python package, loaded under an engine pinned to its baseline."""
+
+    name = "wasm-aot"
+    description = "wasm guest (SIMD), AOT .cwasm for wasmtime-py, an instance per request"
+    target = "wasmtime-50"
+
+    def _target(self):
+        from toolchain.aot import aot_targets
+
+        return next(t for t in aot_targets() if t.name == self.target)
+
+    def _artifact(self) -> Path:
+        from toolchain.aot import cwasm_path
+
+        return cwasm_path(self.cfg.name, self._target(), self.dist)
+
+    def load(self) -> None:
+        if getattr(self, "_module", None) is None:
+            import wasmtime
+
+            target = self._target()
+            self._engine = make_engine(simd=target.simd, cpu_flags=target.cpu_flags)
+            self._module = wasmtime.Module.deserialize_file(self._engine, str(self._artifact()))

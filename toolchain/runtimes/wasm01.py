@@ -1,0 +1,70 @@
+"""The OpenWhisk wasm:0.1 artifact: the wasmtime-0.23 `.cwasm` driven through that executor's ABI call
+sequence, in a venv holding exactly wasmtime 0.23.0 (a long-lived worker process, one line per request)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from toolchain.runtimes.guest_base import GuestRuntime
+
+
+class Wasm01Aot(GuestRuntime):
+    name = "wasm01-aot"
+    description = "wasm:0.1 ABI, non-SIMD .cwasm under wasmtime 0.23.0"
+    target = "wasmtime-0.23"
+
+    def _target(self):
+        from toolchain.aot import aot_targets
+
+        return next(t for t in aot_targets() if t.name == self.target)
+
+    def _artifact(self) -> Path:
+        from toolchain.aot import cwasm_path
+
+        return cwasm_path(self.cfg.name, self._target(), self.dist)
+
+    def unavailable_reason(self):
+        path = self._artifact()
+        return None if path.is_file() else f"{path} missing: run `invoke build`"
+
+    def load(self) -> None:
+        if getattr(self, "_proc", None) is None:
+            from toolchain.aot import WORKER
+            from toolchain.venvs import runtime_python
+
+            target = self._target()
+            self._proc = subprocess.Popen(
+                [str(runtime_python(target.name)), str(WORKER), "serve-abi", str(self._artifact()), *target.worker_args()],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+
+    def call_abi(self, params: bytes) -> dict:
+        """The raw ABI answer: {"Ok": result}, {"Err": error}, or {"host_error": …} if the guest trapped."""
+        self.load()
+        self._proc.stdin.write(params.replace(b"\n", b" ") + b"\n")
+        self._proc.stdin.flush()
+        line = self._proc.stdout.readline()
+        if not line:
+            self.close()
+            return {"host_error": "the wasmtime 0.23 worker exited"}
+        return json.loads(line)
+
+    def call(self, request: bytes, debug: bool = False) -> dict:
+        if debug:
+            # The ABI has no argv of its own, so the full vector is not available here; the tensor
+            # request's top-5 is compared instead (see ``infer``).
+            raise NotImplementedError
+        answer = self.call_abi(request)
+        if "Ok" in answer:
+            return answer["Ok"]
+        if "Err" in answer:
+            return answer["Err"]
+        return {"error": f"{self.name}: {answer.get('host_error', answer)}"}
+
+    def close(self) -> None:
+        proc = getattr(self, "_proc", None)
+        if proc is not None:
+            proc.stdin.close()
+            proc.wait(timeout=30)
+            self._proc = None

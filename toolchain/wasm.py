@@ -1,0 +1,64 @@
+"""wasm-opt and strip for the wasm guest variants."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from toolchain import log
+from toolchain.config import DistLayout, ModelConfig
+from toolchain.errors import StageError
+from toolchain.fsutil import atomic_path, digest_inputs, is_up_to_date, record_stamp
+from toolchain.guest import VARIANTS, optimized_wasm_path, shipped_variants, wasm_path
+
+# Binaryen 108 predates rustc 1.96's default wasm features, so name them; simd only where the variant has it.
+BASE_FEATURES = ("--enable-bulk-memory", "--enable-sign-ext", "--enable-mutable-globals",
+                 "--enable-nontrapping-float-to-int", "--enable-multivalue", "--enable-reference-types")
+# Chosen per variant from measurements (README, "wasm-opt levels"): -O3 keeps speed where speed is the point.
+OPT_LEVEL = {"wasm-simd": "-O3", "wasm-nosimd": "-O3", "wasm-relaxed": "-O3"}
+
+
+def wasm_opt_flags(variant: str) -> list[str]:
+    v = VARIANTS[variant]
+    flags = list(BASE_FEATURES)
+    if "simd128" in v.features:
+        flags.append("--enable-simd")
+    if "relaxed-simd" in v.features:
+        flags.append("--enable-relaxed-simd")
+    return flags
+
+
+def optimize_wasm(src: Path, dst: Path, variant: str, level: str | None = None) -> Path:
+    level = level or OPT_LEVEL[variant]
+    if shutil.which("wasm-opt") is None or shutil.which("wasm-strip") is None:
+        raise StageError("wasm-opt or wasm-strip not found", hint="run ./bootstrap.sh (Debian packages binaryen, wabt)")
+    with atomic_path(dst) as tmp, log.step(f"wasm-opt {level} + strip {src.name}"):
+        proc = subprocess.run(["wasm-opt", level, *wasm_opt_flags(variant), "-o", str(tmp), str(src)],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise StageError(f"wasm-opt failed on {src}: {proc.stderr.strip()[-1500:]}")
+        proc = subprocess.run(["wasm-strip", str(tmp)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise StageError(f"wasm-strip failed on {src}: {proc.stderr.strip()[-1500:]}")
+    log.info(f"optimize: {dst} ({src.stat().st_size:,} → {dst.stat().st_size:,} bytes)")
+    return dst
+
+
+def optimize_guest(cfg: ModelConfig, dist: DistLayout, variants: list[str] | None = None) -> list[Path]:
+    names = variants or [v.name for v in shipped_variants() if v.is_wasm]
+    outs = []
+    for name in names:
+        src = wasm_path(cfg.name, name, dist)
+        if not src.is_file():
+            raise StageError(f"{src} missing", hint=f"run `invoke guest --model {cfg.name}` first")
+        dst = optimized_wasm_path(cfg.name, name, dist)
+        inputs = digest_inputs([src], {"flags": [OPT_LEVEL[name], *wasm_opt_flags(name)]})
+        stamp = dist.stamp(f"optimize-{name}", cfg.name)
+        if is_up_to_date(stamp, inputs, [dst]):
+            log.info(f"optimize: {dst.name} is up to date")
+        else:
+            optimize_wasm(src, dst, name)
+            record_stamp(stamp, inputs, [dst])
+        outs.append(dst)
+    return outs
