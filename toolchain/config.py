@@ -46,6 +46,7 @@ class ModelConfig:
     max_side: int
     tensor_tolerance: float
     image_tolerance: float
+    jpeg_decode_tolerance: int
 
     @property
     def height(self) -> int:
@@ -144,6 +145,7 @@ def load_model_config(model: str | os.PathLike = DEFAULT_MODEL) -> ModelConfig:
         max_side=int(_require(lim, "max_side", where)),
         tensor_tolerance=float(_require(tol, "tensor_max_abs", where)),
         image_tolerance=float(_require(tol, "image_max_abs", where)),
+        jpeg_decode_tolerance=int(_require(tol, "jpeg_decode_max_abs", where)),
     )
 
 

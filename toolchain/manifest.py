@@ -70,11 +70,11 @@ def tool_versions() -> dict:
 
 def artifacts_for_model(model: str, dist: DistLayout) -> list[Artifact]:
     """Every artifact of ``model`` that exists in dist/, as each stage lays it out."""
-    from toolchain import aot, guest
+    from toolchain import aot, guest, package
 
     found = [Artifact(dist.frozen_pb(model), "frozen-pb", model), Artifact(dist.onnx(model), "onnx", model),
              Artifact(dist.golden_dir(model) / "index.json", "golden-set", model)]
-    found += guest.artifacts(model, dist) + aot.artifacts(model, dist)
+    found += guest.artifacts(model, dist) + aot.artifacts(model, dist) + package.artifacts(model, dist)
     return [a for a in found if a.path.is_file()]
 
 

@@ -26,7 +26,9 @@ def build_all(cfg: ModelConfig, dist: DistLayout) -> None:
 
 def package_all(cfg: ModelConfig, dist: DistLayout) -> None:
     from toolchain.manifest import write_manifest
+    from toolchain.package import package_wasm01_zip
 
+    package_wasm01_zip(cfg, dist)
     path = write_manifest(dist)
     log.info(f"manifest: {path}")
 

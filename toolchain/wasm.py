@@ -15,8 +15,9 @@ from toolchain.guest import VARIANTS, optimized_wasm_path, shipped_variants, was
 # Binaryen 108 predates rustc 1.96's default wasm features, so name them; simd only where the variant has it.
 BASE_FEATURES = ("--enable-bulk-memory", "--enable-sign-ext", "--enable-mutable-globals",
                  "--enable-nontrapping-float-to-int", "--enable-multivalue", "--enable-reference-types")
-# Chosen per variant from measurements (README, "wasm-opt levels"): -O3 keeps speed where speed is the point.
-OPT_LEVEL = {"wasm-simd": "-O3", "wasm-nosimd": "-O3", "wasm-relaxed": "-O3"}
+# Per variant (README, "wasm-opt levels"): -O3 where speed is the point; -Oz for the wasm:0.1 module,
+# whose wasmtime-0.23 .cwasm must fit OpenWhisk's 48 MB action-code limit after zip + base64.
+OPT_LEVEL = {"wasm-simd": "-O3", "wasm-nosimd": "-Oz", "wasm-relaxed": "-O3"}
 
 
 def wasm_opt_flags(variant: str) -> list[str]:

@@ -2,18 +2,24 @@
 
   python wasmtime_worker.py serialize IN.wasm OUT.cwasm [--simd] [--cpu-flag F ...]
       compile ahead of time with that version; with --cpu-flag, for a declared CPU baseline
-  python wasmtime_worker.py serve-abi MODULE.cwasm [--simd] [--cpu-flag F ...]
-      the OpenWhisk wasm:0.1 executor's call sequence, one request JSON per stdin line → one answer per
-      stdout line: a fresh instance; wasm_memory_buffer_allocate_space(len); the params JSON written at
-      get_wasm_memory_buffer_pointer(); _start with argv = [len] (no program name); then the answer read
-      from get_wasm_memory_buffer_pointer()/get_wasm_memory_buffer_len().
+  python wasmtime_worker.py serve MODULE.cwasm [--simd] [--cpu-flag F ...]
+      one job per stdin line, {"mode": "abi" | "cli", "request_b64": …}, one answer per stdout line:
+      abi: the OpenWhisk wasm:0.1 executor's call sequence: a fresh instance;
+           wasm_memory_buffer_allocate_space(len); the params JSON written at
+           get_wasm_memory_buffer_pointer(); _start with argv = [len] (no program name); the answer read
+           from get_wasm_memory_buffer_pointer()/get_wasm_memory_buffer_len() → {"abi": answer}
+      cli: the same module as a WASI command, argv = [classify, --debug], request on stdin
+           → {"exit": code, "stdout": text}
 """
 
 from __future__ import annotations
 
+import base64
 import ctypes
 import json
+import os
 import sys
+import tempfile
 
 import wasmtime
 
@@ -30,9 +36,13 @@ def make_engine(simd: bool, cpu_flags: list[str]):
     return wasmtime.Engine(config)
 
 
-def instantiate(engine, module, argv: list[str]):
+def instantiate(engine, module, argv: list[str], stdin: str | None = None, stdout: str | None = None):
     wasi = wasmtime.WasiConfig()
     wasi.argv = argv
+    if stdin:
+        wasi.stdin_file = stdin
+    if stdout:
+        wasi.stdout_file = stdout
     store = wasmtime.Store(engine)
     if OLD_API:
         linker = wasmtime.Linker(store)
@@ -78,6 +88,37 @@ def call_abi(engine, module, params: bytes) -> bytes:
     return ctypes.string_at(ctypes.addressof(base.contents) + ptr, length)
 
 
+def exit_code(exc) -> int | None:
+    """The WASI exit status carried by a trap (newer API: ExitTrap.code; 0.23: text "exit status N")."""
+    if hasattr(exc, "code") and isinstance(getattr(exc, "code"), int):
+        return exc.code
+    text = str(exc)
+    if "exit status " in text:
+        try:
+            return int(text.split("exit status ")[1].split()[0].strip(".,:"))
+        except ValueError:
+            return None
+    return None
+
+
+def call_cli(engine, module, request: bytes) -> dict:
+    with tempfile.TemporaryDirectory(prefix="mib-worker-") as tmp:
+        stdin, stdout = os.path.join(tmp, "in"), os.path.join(tmp, "out")
+        with open(stdin, "wb") as f:
+            f.write(request)
+        open(stdout, "wb").close()
+        store, export, call = instantiate(engine, module, ["classify", "--debug"], stdin, stdout)
+        code = 0
+        try:
+            call(export("_start"))
+        except (wasmtime.ExitTrap if hasattr(wasmtime, "ExitTrap") else wasmtime.Trap, wasmtime.Trap) as exc:
+            code = exit_code(exc)
+            if code is None:
+                raise
+        with open(stdout, "rb") as f:
+            return {"exit": code, "stdout": f.read().decode("utf-8", "replace")}
+
+
 def main(argv: list[str]) -> int:
     cmd, path, rest = argv[0], argv[1], argv[2:]
     simd = "--simd" in rest
@@ -89,14 +130,20 @@ def main(argv: list[str]) -> int:
         with open(rest[0], "wb") as f:
             f.write(module.serialize())
         return 0
-    if cmd == "serve-abi":
+    if cmd == "serve":
         with open(path, "rb") as f:
             module = wasmtime.Module.deserialize(engine, f.read())
         for line in sys.stdin.buffer:
+            job = json.loads(line)
+            request = base64.b64decode(job["request_b64"])
             try:
-                answer = json.loads(call_abi(engine, module, line.rstrip(b"\n")))
+                if job["mode"] == "abi":
+                    answer = {"abi": json.loads(call_abi(engine, module, request))}
+                else:
+                    answer = call_cli(engine, module, request)
             except Exception as exc:  # a trap or a contract break: report it, keep serving
-                answer = {"host_error": f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"}
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                answer = {"host_error": f"{type(exc).__name__}: {first}"}
             sys.stdout.write(json.dumps(answer) + "\n")
             sys.stdout.flush()
         return 0

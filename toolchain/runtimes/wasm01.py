@@ -3,11 +3,13 @@ sequence, in a venv holding exactly wasmtime 0.23.0 (a long-lived worker process
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 from pathlib import Path
 
 from toolchain.runtimes.guest_base import GuestRuntime
+from toolchain.runtimes.native_cli import parse_cli_answer
 
 
 class Wasm01Aot(GuestRuntime):
@@ -36,13 +38,13 @@ class Wasm01Aot(GuestRuntime):
 
             target = self._target()
             self._proc = subprocess.Popen(
-                [str(runtime_python(target.name)), str(WORKER), "serve-abi", str(self._artifact()), *target.worker_args()],
+                [str(runtime_python(target.name)), str(WORKER), "serve", str(self._artifact()), *target.worker_args()],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
 
-    def call_abi(self, params: bytes) -> dict:
-        """The raw ABI answer: {"Ok": result}, {"Err": error}, or {"host_error": …} if the guest trapped."""
+    def _job(self, mode: str, request: bytes) -> dict:
         self.load()
-        self._proc.stdin.write(params.replace(b"\n", b" ") + b"\n")
+        job = {"mode": mode, "request_b64": base64.b64encode(request).decode()}
+        self._proc.stdin.write(json.dumps(job).encode() + b"\n")
         self._proc.stdin.flush()
         line = self._proc.stdout.readline()
         if not line:
@@ -50,11 +52,18 @@ class Wasm01Aot(GuestRuntime):
             return {"host_error": "the wasmtime 0.23 worker exited"}
         return json.loads(line)
 
+    def call_abi(self, params: bytes) -> dict:
+        """The raw ABI answer: {"Ok": result}, {"Err": error}, or {"host_error": …} if the guest trapped."""
+        answer = self._job("abi", params)
+        return answer.get("abi", answer)
+
     def call(self, request: bytes, debug: bool = False) -> dict:
         if debug:
-            # The ABI has no argv of its own, so the full vector is not available here; the tensor
-            # request's top-5 is compared instead (see ``infer``).
-            raise NotImplementedError
+            # The ABI has no flags, so the full vector comes from the same .cwasm run as a WASI command.
+            answer = self._job("cli", request)
+            if "host_error" in answer:
+                return {"error": f"{self.name}: {answer['host_error']}"}
+            return parse_cli_answer(answer["exit"], answer["stdout"].encode(), b"", self.name)
         answer = self.call_abi(request)
         if "Ok" in answer:
             return answer["Ok"]

@@ -1,0 +1,118 @@
+"""The guest classifier on every target it ships for: parity with TF, the contracts, and bad input."""
+
+import json
+import subprocess
+
+import pytest
+
+from bad_inputs import CORPUS
+from toolchain.manifest import write_manifest
+from toolchain.runtimes import make_runtime
+from toolchain.verify import format_table, verify
+
+pytestmark = pytest.mark.slow
+
+GUEST_RUNTIMES = ["native-tract", "wasm-jit", "wasm-aot", "wasm01-aot"]
+
+
+@pytest.fixture(scope="module")
+def guest(default_model, dist):
+    from toolchain.aot import precompile_cwasm
+    from toolchain.guest import build_guest
+    from toolchain.wasm import optimize_guest
+
+    build_guest(default_model, dist)
+    optimize_guest(default_model, dist)
+    precompile_cwasm(default_model, dist)
+    return default_model
+
+
+def test_every_guest_runtime_matches_tensorflow(guest, dist):
+    report = verify(guest, dist, GUEST_RUNTIMES)
+    print(format_table(report))
+    assert report["ok"], format_table(report)
+    for row in report["runtimes"]:
+        assert row["resize_max_abs"] == 0.0  # the shared preprocessing is bit-exact on every target
+        assert row["top1_agree"] == row["cases"]
+
+
+@pytest.mark.parametrize("runtime", ["native-tract", "wasm-jit", "wasm01-aot"])
+def test_bad_inputs_get_the_error_contract(guest, dist, runtime):
+    rt = make_runtime(runtime, guest, dist)
+    try:
+        for name, request, expected in CORPUS:
+            answer = rt.call(request)
+            if expected == "error":
+                assert set(answer) == {"error"}, (name, answer)
+                message = answer["error"]
+                assert message and "trapped" not in message and "broke the contract" not in message, (name, message)
+            else:
+                assert "error" not in answer and len(answer["top5"]) == 5, (name, answer)
+    finally:
+        rt.close()
+
+
+def test_native_cli_exit_codes(guest, dist):
+    from toolchain.guest import native_cli_path
+
+    cli = str(native_cli_path(guest.name, dist))
+    bad = subprocess.run([cli], input=b'{"image": 1}', capture_output=True, timeout=60)
+    assert bad.returncode == 1 and set(json.loads(bad.stdout)) == {"error"} and not bad.stderr
+    info = json.loads(subprocess.run([cli, "--info"], capture_output=True, check=True, timeout=60).stdout)
+    assert json.dumps(guest.input_shape[1]) in json.dumps(info)
+
+
+def test_wasm01_abi_wraps_results_and_errors(guest, dist):
+    rt = make_runtime("wasm01-aot", guest, dist)
+    try:
+        ok = rt.call_abi(b'{"image": 5}')
+        assert set(ok) == {"Err"} and "error" in ok["Err"]
+        photo = (dist.golden_dir(guest.name) / "images" / "chelsea.png").read_bytes()
+        from toolchain.runtimes.guest_base import image_request
+
+        good = rt.call_abi(image_request(photo))
+        assert set(good) == {"Ok"} and set(good["Ok"]) == {"label", "confidence", "index", "top5"}
+    finally:
+        rt.close()
+
+
+def test_manifest_lists_guest_artifacts(guest, dist):
+    manifest = json.loads(write_manifest(dist).read_text())
+    mine = [a for a in manifest["artifacts"] if a["model"] == guest.name]
+    kinds = sorted(a["kind"] for a in mine)
+    assert kinds.count("wasm-cli") == 2 and kinds.count("wasm-opt") == 2 and kinds.count("cwasm") == 2
+    assert "native-cli" in kinds
+    cwasm = {a["runtime_version"]: a for a in mine if a["kind"] == "cwasm"}
+    assert cwasm["50.0.1"]["cpu_baseline"] == "x86-64-v3" and cwasm["50.0.1"]["features"] == ["simd128"]
+    assert cwasm["0.23.0"]["features"] == []
+
+
+def test_wasm01_zip_round_trips_through_wasmtime_0_23(guest, dist, tmp_path):
+    """Unzip what OpenWhisk would receive, load entry 0 with wasmtime 0.23.0, run the executor's calls."""
+    import base64
+    import zipfile
+
+    from toolchain.golden import load_goldens
+    from toolchain.package import OPENWHISK_CODE_LIMIT, package_wasm01_zip
+    from toolchain.runtimes.guest_base import image_request
+    from toolchain.runtimes.wasm01 import Wasm01Aot
+
+    path = package_wasm01_zip(guest, dist)
+    assert len(base64.b64encode(path.read_bytes())) <= OPENWHISK_CODE_LIMIT
+    with zipfile.ZipFile(path) as zf:
+        first = zf.infolist()[0]
+        assert first.filename == "content"
+        module = tmp_path / "content.cwasm"
+        module.write_bytes(zf.read(first))
+
+    class FromZip(Wasm01Aot):
+        def _artifact(self):
+            return module
+
+    rt = FromZip(guest, dist)
+    try:
+        for g in [g for g in load_goldens(guest, dist) if g.kind == "photo"][:4]:
+            answer = rt.call_abi(image_request(g.image_bytes))
+            assert answer["Ok"]["index"] == g.tf_result["index"], g.name
+    finally:
+        rt.close()
