@@ -29,6 +29,8 @@ OLD_API = not hasattr(wasmtime.Store, "set_wasi")  # 0.23: Store-bound linker an
 def make_engine(simd: bool, cpu_flags: list[str]):
     config = wasmtime.Config()
     config.wasm_simd = simd
+    if not OLD_API:
+        config.epoch_interruption = True  # the hosts' deadline; a .cwasm must match its engine's config
     if cpu_flags:
         config.target = "x86_64-unknown-linux-gnu"
         for flag in cpu_flags:
@@ -59,8 +61,9 @@ def instantiate(engine, module, argv: list[str], stdin: str | None = None, stdou
 
 
 def memory_view(store, memory):
-    if OLD_API:
-        return memory.data_ptr(), memory.data_len()
+    if OLD_API:  # 0.23: data_ptr is a property, data_len a method
+        ptr, size = memory.data_ptr, memory.data_len
+        return (ptr() if callable(ptr) else ptr), (size() if callable(size) else size)
     return memory.data_ptr(store), memory.data_len(store)
 
 

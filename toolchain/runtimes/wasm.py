@@ -10,6 +10,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+from toolchain.errors import StageError
 from toolchain.runtimes.guest_base import GuestRuntime
 from toolchain.runtimes.native_cli import parse_cli_answer
 
@@ -114,4 +115,9 @@ class WasmAot(WasmJit):
 
             target = self._target()
             self._engine = make_engine(simd=target.simd, cpu_flags=target.cpu_flags)
-            self._module = wasmtime.Module.deserialize_file(self._engine, str(self._artifact()))
+            try:
+                self._module = wasmtime.Module.deserialize_file(self._engine, str(self._artifact()))
+            except wasmtime.WasmtimeError as exc:
+                raise StageError(f"{self._artifact()} does not load under wasmtime {target.version} configured for "
+                                 f"{target.cpu_baseline}: {str(exc).strip().splitlines()[-1]}",
+                                 hint="rebuild it with `invoke aot`") from exc
