@@ -130,6 +130,16 @@ def classify(c, image, model=DEFAULT_MODEL, runtime="onnxruntime-1t"):
     print(classify_file(image, *_setup(model), runtime))
 
 
+@task(help={**MODEL_HELP, "quick": "the small comparison (the only mode so far)",
+            "runs": "warm runs per runtime"})
+@cli_errors
+def bench(c, model=DEFAULT_MODEL, quick=True, runs=20):
+    """Compare the runtimes: warm latency, per-instance (cold) latency, ratios; writes dist/bench/results.json."""
+    from toolchain.bench import format_report, run_quick_bench
+
+    print(format_report(run_quick_bench(*_setup(model), runs=runs)))
+
+
 @task
 def clean(c):
     """Remove dist/ (every build output and stamp)."""

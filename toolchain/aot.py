@@ -61,6 +61,10 @@ def aot_targets() -> list[AotTarget]:
     return out
 
 
+def aot_target(name: str) -> AotTarget:
+    return next(t for t in aot_targets() if t.name == name)
+
+
 def cwasm_path(model: str, target: AotTarget, dist: DistLayout) -> Path:
     return dist.aot_dir(model) / f"classify-{target.variant.removeprefix('wasm-')}.{target.name}.cwasm"
 

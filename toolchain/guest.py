@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from toolchain import log
-from toolchain.archive import source_date_epoch
 from toolchain.config import CACHE_DIR, REPO_ROOT, DistLayout, ModelConfig
 from toolchain.errors import StageError
 from toolchain.fsutil import atomic_path
@@ -83,14 +82,15 @@ def stable_model_copy(model_file: Path) -> Path:
 
 
 def cargo_env(cfg: ModelConfig, variant: Variant, model_file: Path) -> dict[str, str]:
-    env = dict(os.environ)
+    # SOURCE_DATE_EPOCH stays out: rustc embeds no timestamps, and build scripts that track it (cc) would
+    # rebuild tract after every commit.
+    env = {k: v for k, v in os.environ.items() if k != "SOURCE_DATE_EPOCH"}
     remap = f"--remap-path-prefix={REPO_ROOT}=/src --remap-path-prefix={Path.home()}=/home"
     env.update({
         "RUSTC": RUSTC,
         "CARGO_TARGET_DIR": str(CACHE_DIR / "cargo-target" / variant.name),
         "GUEST_MODEL_CONFIG": str(cfg.config_path),
         "GUEST_MODEL_FILE": str(stable_model_copy(model_file)),
-        "SOURCE_DATE_EPOCH": str(source_date_epoch()),
         "CARGO_TERM_PROGRESS_WHEN": "never",
         "CARGO_PROFILE_RELEASE_OPT_LEVEL": variant.opt_level,
     })

@@ -92,22 +92,28 @@ class WasmJit(GuestRuntime):
         return run_command(self._engine, self._module, request, ["classify"] + (["--debug"] if debug else []), self.name)
 
 
-class WasmAot(WasmJit):
-    """The `.cwasm` for the current wasmtime Python package, loaded under an engine pinned to its baseline."""
+class CwasmArtifact:
+    """Runtimes whose artifact is the `.cwasm` made for one target wasmtime version (``target``)."""
 
-    name = "wasm-aot"
-    description = "wasm guest (SIMD), AOT .cwasm for wasmtime-py, an instance per request"
-    target = "wasmtime-50"
+    target = ""
 
     def _target(self):
-        from toolchain.aot import aot_targets
+        from toolchain.aot import aot_target
 
-        return next(t for t in aot_targets() if t.name == self.target)
+        return aot_target(self.target)
 
     def _artifact(self) -> Path:
         from toolchain.aot import cwasm_path
 
         return cwasm_path(self.cfg.name, self._target(), self.dist)
+
+
+class WasmAot(CwasmArtifact, WasmJit):
+    """The `.cwasm` for the current wasmtime Python package, loaded under an engine pinned to its baseline."""
+
+    name = "wasm-aot"
+    description = "wasm guest (SIMD), AOT .cwasm for wasmtime-py, an instance per request"
+    target = "wasmtime-50"
 
     def load(self) -> None:
         if getattr(self, "_module", None) is None:

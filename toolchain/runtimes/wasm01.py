@@ -6,26 +6,16 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
-from pathlib import Path
 
 from toolchain.runtimes.guest_base import GuestRuntime
 from toolchain.runtimes.native_cli import parse_cli_answer
+from toolchain.runtimes.wasm import CwasmArtifact
 
 
-class Wasm01Aot(GuestRuntime):
+class Wasm01Aot(CwasmArtifact, GuestRuntime):
     name = "wasm01-aot"
     description = "wasm:0.1 ABI, non-SIMD .cwasm under wasmtime 0.23.0"
     target = "wasmtime-0.23"
-
-    def _target(self):
-        from toolchain.aot import aot_targets
-
-        return next(t for t in aot_targets() if t.name == self.target)
-
-    def _artifact(self) -> Path:
-        from toolchain.aot import cwasm_path
-
-        return cwasm_path(self.cfg.name, self._target(), self.dist)
 
     def unavailable_reason(self):
         path = self._artifact()
