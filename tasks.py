@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shlex
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF's C++ start-up chatter hides the task's own output
@@ -154,4 +155,4 @@ def test(c, k=None, fast=False):
     args = ["-m", "not slow"] if fast else []
     if k:
         args += ["-k", k]
-    c.run(" ".join([sys.executable, "-m", "pytest", *map(repr, args)]) if args else f"{sys.executable} -m pytest", pty=False)
+    c.run(shlex.join([sys.executable, "-m", "pytest", *args]), pty=False)
