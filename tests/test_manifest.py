@@ -39,3 +39,10 @@ def test_schema_rejects_broken_manifests(default_model, dist, breakage):
     breakage(manifest)
     with pytest.raises(jsonschema.ValidationError):
         validate_manifest(manifest)
+
+
+def test_artifacts_are_world_readable(default_model, dist):
+    import stat
+
+    for path in (dist.frozen_pb(default_model.name), dist.onnx(default_model.name), write_manifest(dist)):
+        assert stat.S_IMODE(path.stat().st_mode) & 0o444 == 0o444, path

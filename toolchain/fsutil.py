@@ -31,6 +31,7 @@ def atomic_path(final: Path) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
     os.close(fd)
     tmp_path = Path(tmp)
+    os.chmod(tmp_path, 0o644)  # mkstemp's 0600 would leak into dist/; callers may chmod further
     try:
         yield tmp_path
         os.replace(tmp_path, final)
