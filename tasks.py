@@ -132,12 +132,17 @@ def classify(c, image, model=DEFAULT_MODEL, runtime="onnxruntime-1t"):
 
 
 @task(help={**MODEL_HELP, "quick": "the small comparison (the only mode so far)",
-            "runs": "warm runs per runtime"})
+            "runs": "warm runs per runtime",
+            "wasm_builds": "instead: compare wasm-opt -O3/-Oz and relaxed SIMD builds of the guest"})
 @cli_errors
-def bench(c, model=DEFAULT_MODEL, quick=True, runs=20):
+def bench(c, model=DEFAULT_MODEL, quick=True, runs=20, wasm_builds=False):
     """Compare the runtimes: warm latency, per-instance (cold) latency, ratios; writes dist/bench/results.json."""
-    from toolchain.bench import format_report, run_quick_bench
+    from toolchain.bench import compare_wasm_builds, format_report, run_quick_bench
 
+    if wasm_builds:
+        for row in compare_wasm_builds(*_setup(model), runs=runs):
+            print(f"{row['module']:<36} {row['bytes']:>12,} bytes  warm median {row['warm_median_ms']:.1f} ms")
+        return
     print(format_report(run_quick_bench(*_setup(model), runs=runs)))
 
 

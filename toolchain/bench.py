@@ -50,29 +50,34 @@ def bench_native_cli(rt, request: bytes, runs: int, cold_runs: int) -> dict:
             "load_ms": inner["load_ms"], "cold_ms": _stats(cold), "cold_is": "new process → result"}
 
 
-def bench_wasm(rt, request: bytes, runs: int, cold_runs: int) -> dict:
+def guest_bench_in_instance(engine, module, request: bytes, runs: int) -> dict:
+    """The guest's own `classify --bench N` inside one wasm instance: load time and per-request medians."""
     import tempfile
 
     import wasmtime
 
-    rt.load()
     with tempfile.TemporaryDirectory() as tmp:
         stdin, stdout, stderr = (str(Path(tmp, n)) for n in ("in", "out", "err"))
         Path(stdin).write_bytes(request)
         wasi = wasmtime.WasiConfig()
         wasi.argv = ["classify", "--bench", str(runs)]
         wasi.stdin_file, wasi.stdout_file, wasi.stderr_file = stdin, stdout, stderr
-        store = wasmtime.Store(rt._engine)
+        store = wasmtime.Store(engine)
         store.set_wasi(wasi)
         store.set_epoch_deadline(1 << 40)
-        linker = wasmtime.Linker(rt._engine)
+        linker = wasmtime.Linker(engine)
         linker.define_wasi()
-        instance = linker.instantiate(store, rt._module)
+        instance = linker.instantiate(store, module)
         try:
             instance.exports(store)["_start"](store)
         except wasmtime.ExitTrap:
             pass
-        inner = _guest_bench_line(Path(stderr).read_bytes())
+        return _guest_bench_line(Path(stderr).read_bytes())
+
+
+def bench_wasm(rt, request: bytes, runs: int, cold_runs: int) -> dict:
+    rt.load()
+    inner = guest_bench_in_instance(rt._engine, rt._module, request, runs)
     cold = []
     for _ in range(cold_runs):
         t = time.perf_counter()
@@ -80,6 +85,33 @@ def bench_wasm(rt, request: bytes, runs: int, cold_runs: int) -> dict:
         cold.append((time.perf_counter() - t) * 1e3)
     return {"warm_ms": {"median": inner["median_ms"], "min": inner["min_ms"], "n": runs},
             "load_ms": inner["load_ms"], "cold_ms": _stats(cold), "cold_is": "new instance from a loaded module → result"}
+
+
+def compare_wasm_builds(cfg: ModelConfig, dist: DistLayout, runs: int = 20) -> list[dict]:
+    """wasm-opt levels and relaxed SIMD, in one run: the SIMD module raw, -O3 (shipped) and -Oz, and the
+    relaxed-SIMD build when it exists (`invoke guest --variant wasm-relaxed`; binaryen 108 cannot parse it)."""
+    import wasmtime
+
+    from toolchain.guest import optimized_wasm_path, wasm_path
+    from toolchain.wasm import optimize_wasm
+
+    raw = wasm_path(cfg.name, "wasm-simd", dist)
+    oz = optimize_wasm(raw, dist.bench_dir() / "classify-simd.Oz.wasm", "wasm-simd", level="-Oz")
+    modules = [("simd, no wasm-opt", raw, False), ("simd, wasm-opt -O3 (shipped)", optimized_wasm_path(cfg.name, "wasm-simd", dist), False),
+               ("simd, wasm-opt -Oz", oz, False), ("simd + relaxed-simd, no wasm-opt", wasm_path(cfg.name, "wasm-relaxed", dist), True)]
+    request = image_request(next(g for g in load_goldens(cfg, dist) if g.name == PHOTO).image_bytes)
+    rows = []
+    for label, path, relaxed in modules:
+        if not path.is_file():
+            continue
+        config = wasmtime.Config()
+        config.wasm_simd = True
+        config.wasm_relaxed_simd = relaxed
+        config.epoch_interruption = True
+        engine = wasmtime.Engine(config)
+        inner = guest_bench_in_instance(engine, wasmtime.Module.from_file(engine, str(path)), request, runs)
+        rows.append({"module": label, "bytes": path.stat().st_size, "warm_median_ms": inner["median_ms"]})
+    return rows
 
 
 def bench_python(rt, image: bytes, runs: int) -> dict:
