@@ -77,11 +77,8 @@ def call_abi(engine, module, params: bytes) -> bytes:
     ctypes.memmove(ctypes.addressof(base.contents) + ptr, params, len(params))
     try:
         call(export("_start"))
-    except wasmtime.ExitTrap as exc:  # newer API: proc_exit is an ExitTrap
-        if exc.code != 0:
-            raise
-    except wasmtime.Trap as exc:  # 0.23: proc_exit(0) is reported as a trap with exit status 0
-        if "exit status 0" not in str(exc):
+    except (wasmtime.ExitTrap, wasmtime.Trap) as exc:  # proc_exit(0) is a trap in 0.23, an ExitTrap later
+        if exit_code(exc) != 0:
             raise
     ptr = call(export("get_wasm_memory_buffer_pointer"))
     length = call(export("get_wasm_memory_buffer_len"))
@@ -114,7 +111,7 @@ def call_cli(engine, module, request: bytes) -> dict:
         code = 0
         try:
             call(export("_start"))
-        except (wasmtime.ExitTrap if hasattr(wasmtime, "ExitTrap") else wasmtime.Trap, wasmtime.Trap) as exc:
+        except (wasmtime.ExitTrap, wasmtime.Trap) as exc:
             code = exit_code(exc)
             if code is None:
                 raise
