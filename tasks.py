@@ -100,13 +100,13 @@ def build(c, model=DEFAULT_MODEL):
     build_all(*_setup(model))
 
 
-@task(help=MODEL_HELP)
+@task(help={**MODEL_HELP, "measure": "measure peak memory and write the deploy files (default: yes)"})
 @cli_errors
-def package(c, model=DEFAULT_MODEL):
-    """Run the packaging stages and write dist/manifest.json."""
+def package(c, model=DEFAULT_MODEL, measure=True):
+    """OpenWhisk zips, the action image, deploy files with measured memory limits; then dist/manifest.json."""
     from toolchain.pipeline import package_all
 
-    package_all(*_setup(model))
+    package_all(*_setup(model), measure=measure)
 
 
 @task(help={**MODEL_HELP, "runtime": "only these runtimes (repeatable); default: every available one",
@@ -131,19 +131,42 @@ def classify(c, image, model=DEFAULT_MODEL, runtime="onnxruntime-1t"):
     print(classify_file(image, *_setup(model), runtime))
 
 
-@task(help={**MODEL_HELP, "quick": "the small comparison (the only mode so far)",
-            "runs": "warm runs per runtime",
-            "wasm_builds": "instead: compare wasm-opt -O3/-Oz and relaxed SIMD builds of the guest"})
+@task(help={**MODEL_HELP,
+            "all": "every runtime (default): TF, ONNX Runtime, tract, wasm JIT + AOT, wasm:0.1, exec, container",
+            "jit": "of the wasm runtimes only the JIT one (the seed's benchmark.sh --jit)",
+            "aot": "of the wasm runtimes only the AOT ones (the seed's --aot)",
+            "runs": "warm samples per runtime (default 30; --quick: 6)",
+            "rounds": "interleaving rounds, one cold start per runtime each (default 5; --quick: 2)",
+            "runtime": "only these runtimes (repeatable)",
+            "pin": "pin the benchmark and its children to these CPUs, e.g. 1 or 0,1",
+            "hybrid": "run the hybrid simulation and the real dispatcher (default; --no-hybrid skips them)",
+            "quick": "a small run (what the tests use)",
+            "wasm_builds": "instead: compare wasm-opt -O3/-Oz and relaxed SIMD builds of the guest"},
+      iterable=["runtime"])
 @cli_errors
-def bench(c, model=DEFAULT_MODEL, quick=True, runs=20, wasm_builds=False):
-    """Compare the runtimes: warm latency, per-instance (cold) latency, ratios; writes dist/bench/results.json."""
-    from toolchain.bench import compare_wasm_builds, format_report, run_quick_bench
+def bench(c, model=DEFAULT_MODEL, all=False, jit=False, aot=False, runs=None, rounds=None, runtime=None, pin=None,
+          hybrid=True, quick=False, wasm_builds=False):
+    """Compare the runtimes (warm, cold, throughput, memory, hybrid bridge): dist/bench/results.json + report."""
+    from toolchain.bench.report import format_summary
+    from toolchain.bench.run import BenchSettings, run_and_write
 
+    cfg, dist = _setup(model)
     if wasm_builds:
-        for row in compare_wasm_builds(*_setup(model), runs=runs):
+        from toolchain.bench.wasm_builds import compare_wasm_builds
+
+        for row in compare_wasm_builds(cfg, dist, runs=int(runs or 20)):
             print(f"{row['module']:<36} {row['bytes']:>12,} bytes  warm median {row['warm_median_ms']:.1f} ms")
         return
-    print(format_report(run_quick_bench(*_setup(model), runs=runs)))
+    if sum((all, jit, aot)) > 1:
+        raise Exit("choose one of --all, --jit, --aot", code=2)
+    base = BenchSettings.quick() if quick else BenchSettings()
+    settings = BenchSettings(
+        runs=int(runs or base.runs), rounds=int(rounds or base.rounds), throughput_requests=base.throughput_requests,
+        wasm="jit" if jit else "aot" if aot else "all", runtimes=tuple(runtime or ()),
+        pin_cpus=tuple(int(x) for x in pin.split(",")) if pin else (), hybrid=hybrid,
+        command=shlex.join(["invoke", "bench", *sys.argv[sys.argv.index("bench") + 1:]])
+        if "bench" in sys.argv else "invoke bench")
+    print(format_summary(run_and_write(cfg, dist, settings)))
 
 
 @task

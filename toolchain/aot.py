@@ -8,13 +8,14 @@ compiled for the build host (recorded as such); its module has no SIMD, which ke
 from __future__ import annotations
 
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from toolchain import log
 from toolchain.config import REPO_ROOT, DistLayout, ModelConfig
 from toolchain.errors import StageError
-from toolchain.fsutil import atomic_path, digest_inputs, is_up_to_date, record_stamp
+from toolchain.fsutil import atomic_path, digest_inputs, is_up_to_date, record_build_seconds, record_stamp
 from toolchain.guest import optimized_wasm_path
 from toolchain.manifest import Artifact
 from toolchain.venvs import runtime_python
@@ -83,6 +84,7 @@ def precompile_cwasm(cfg: ModelConfig, dist: DistLayout) -> list[Path]:
             log.info(f"aot: {dst.name} is up to date")
             outs.append(dst)
             continue
+        started = time.perf_counter()
         with atomic_path(dst) as tmp, log.step(f"AOT {src.name} with wasmtime {target.version} ({target.cpu_baseline})"):
             proc = subprocess.run([str(python), str(WORKER), "serialize", str(src), str(tmp), *target.worker_args()],
                                   capture_output=True, text=True)
@@ -90,6 +92,7 @@ def precompile_cwasm(cfg: ModelConfig, dist: DistLayout) -> list[Path]:
                 raise StageError(f"wasmtime {target.version} could not compile {src}: {proc.stderr.strip()[-1500:]}")
         log.info(f"aot: {dst} ({dst.stat().st_size:,} bytes)")
         record_stamp(stamp, inputs, [dst])
+        record_build_seconds(dist.root, dst, time.perf_counter() - started)
         outs.append(dst)
     return outs
 

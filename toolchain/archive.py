@@ -28,6 +28,15 @@ def source_date_epoch() -> int:
         return 0
 
 
+def source_revision() -> str:
+    """The commit being built (for image labels); "unknown" outside a git checkout."""
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
+                              check=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
 @dataclass(frozen=True)
 class Entry:
     name: str  # path inside the archive, no leading slash

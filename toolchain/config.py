@@ -12,6 +12,12 @@ from toolchain.errors import ConfigError
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MODELS_DIR = REPO_ROOT / "models"
 DEFAULT_MODEL = "mobilenet_v2_1.4_224"
+
+
+def project_version() -> str:
+    """The toolchain's version, from pyproject.toml (its one home)."""
+    with open(REPO_ROOT / "pyproject.toml", "rb") as f:
+        return tomllib.load(f)["project"]["version"]
 RESIZE_FILTERS = ("bilinear",)
 
 

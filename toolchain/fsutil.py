@@ -66,3 +66,22 @@ def is_up_to_date(stamp: Path, inputs: dict, outputs: list[Path]) -> bool:
 
 def record_stamp(stamp: Path, inputs: dict, outputs: list[Path]) -> None:
     write_atomic(stamp, canonical_json({"inputs": inputs, "outputs": {str(p): sha256_file(p) for p in outputs}}))
+
+
+def record_build_seconds(dist_root: Path, artifact: Path, seconds: float) -> None:
+    """Remember how long the last build of ``artifact`` took (the benchmark reports it; incremental builds
+    are faster than clean ones, so the number says which it was only together with the build log)."""
+    path = dist_root / ".stamps" / "build-seconds.json"
+    try:
+        times = json.loads(path.read_text())
+    except (OSError, ValueError):
+        times = {}
+    times[artifact.relative_to(dist_root).as_posix()] = round(seconds, 1)
+    write_atomic(path, canonical_json(times))
+
+
+def build_seconds(dist_root: Path) -> dict[str, float]:
+    try:
+        return json.loads((dist_root / ".stamps" / "build-seconds.json").read_text())
+    except (OSError, ValueError):
+        return {}

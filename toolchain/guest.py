@@ -10,13 +10,14 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from toolchain import log
 from toolchain.config import CACHE_DIR, REPO_ROOT, DistLayout, ModelConfig
 from toolchain.errors import StageError
-from toolchain.fsutil import atomic_path
+from toolchain.fsutil import atomic_path, record_build_seconds
 from toolchain.manifest import Artifact
 from toolchain.versions import CARGO, RUSTC
 
@@ -137,9 +138,11 @@ def build_guest(cfg: ModelConfig, dist: DistLayout, variants: list[str] | None =
     chosen = [VARIANTS[v] for v in variants] if variants else shipped_variants()
     outputs = []
     for variant in chosen:
+        started = time.perf_counter()
         built = cargo_build(cfg, variant, model_file)
         final = wasm_path(cfg.name, variant.name, dist) if variant.is_wasm else native_cli_path(cfg.name, dist)
         outputs.append(install(built, final, executable=not variant.is_wasm))
+        record_build_seconds(dist.root, final, time.perf_counter() - started)
         log.info(f"guest: {final} ({final.stat().st_size:,} bytes)")
     return outputs
 

@@ -21,7 +21,7 @@ SCHEMA_VERSION = 1
 
 KINDS = ("frozen-pb", "onnx", "nnef", "golden-set", "native-cli", "native-server", "native-exec", "wasm-cli",
          "wasm-opt", "wasm-preinit", "cwasm", "openwhisk-wasm-zip", "openwhisk-exec-zip", "oci-image",
-         "wskdeploy-manifest")
+         "wskdeploy-manifest", "wsk-commands", "openwhisk-actions")
 
 PYTHON_TOOLS = ("tensorflow-cpu", "keras", "tf2onnx", "onnx", "onnxruntime", "tract", "wasmtime", "numpy", "pillow")
 COMMAND_TOOLS = {"rustc": ["/usr/bin/rustc", "--version"], "cargo": ["/usr/bin/cargo", "--version"],
@@ -39,12 +39,14 @@ class Artifact:
     runtime_version: str | None = None
     cpu_baseline: str | None = None
     features: tuple[str, ...] | None = None
+    image_id: str | None = None  # oci-image: the config digest `podman images` shows
+    image_reference: str | None = None  # oci-image: repository:tag it loads as
 
     def entry(self, dist: DistLayout) -> dict:
         assert self.kind in KINDS, self.kind
         e = {"path": self.path.relative_to(dist.root).as_posix(), "kind": self.kind, "model": self.model,
              "sha256": sha256_file(self.path), "bytes": self.path.stat().st_size}
-        for key in ("target", "runtime", "runtime_version", "cpu_baseline"):
+        for key in ("target", "runtime", "runtime_version", "cpu_baseline", "image_id", "image_reference"):
             if getattr(self, key) is not None:
                 e[key] = getattr(self, key)
         if self.features is not None:
@@ -70,11 +72,12 @@ def tool_versions() -> dict:
 
 def artifacts_for_model(model: str, dist: DistLayout) -> list[Artifact]:
     """Every artifact of ``model`` that exists in dist/, as each stage lays it out."""
-    from toolchain import aot, guest, package
+    from toolchain import aot, deploy, guest, image, package
 
     found = [Artifact(dist.frozen_pb(model), "frozen-pb", model), Artifact(dist.onnx(model), "onnx", model),
              Artifact(dist.golden_dir(model) / "index.json", "golden-set", model)]
     found += guest.artifacts(model, dist) + aot.artifacts(model, dist) + package.artifacts(model, dist)
+    found += image.artifacts(model, dist) + deploy.artifacts(model, dist)
     return [a for a in found if a.path.is_file()]
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tarfile
 import time
+from pathlib import Path
 from dataclasses import dataclass, field
 
 from toolchain.archive import Entry, tar_bytes
@@ -62,3 +64,13 @@ def docker_archive(spec: ImageSpec, epoch: int) -> tuple[bytes, str]:
         Entry("repositories", _json({repo: {tag: layer_dir}})),
     ]
     return tar_bytes(outer, epoch), f"sha256:{config_digest}"
+
+
+def archive_image_id(path: Path) -> str:
+    """The image ID ("sha256:…") of a docker-archive: its config's digest, from manifest.json."""
+    with tarfile.open(path) as tar:
+        member = tar.extractfile("manifest.json")
+        if member is None:
+            raise ValueError(f"{path} has no manifest.json; it is not a docker-archive")
+        config = json.loads(member.read())[0]["Config"]
+    return "sha256:" + config.removesuffix(".json")

@@ -1,8 +1,9 @@
-"""OpenWhisk packaging: the wasm:0.1 action zip (more artifacts follow the packaging issue).
+"""OpenWhisk action zips: the wasm:0.1 zip and the actionloop exec zip.
 
 The wasm:0.1 executor's /init takes base64(zip) and reads the zip's first entry as a module serialized
-by the wasmtime it embeds (0.23.0). OpenWhisk refuses action code over 48 MB after base64, which is
-checked here at build time.
+by the wasmtime it embeds (0.23.0). The actionloop proxy unzips its code and runs the top-level ``exec``
+(here the static native binary, which speaks actionloop when named ``exec``). OpenWhisk refuses action
+code over 48 MB after base64; both zips are checked here at build time.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from toolchain.archive import Entry, source_date_epoch, zip_bytes
 from toolchain.config import DistLayout, ModelConfig
 from toolchain.errors import StageError
 from toolchain.fsutil import write_atomic
+from toolchain.guest import NATIVE_TARGET, VARIANTS, native_cli_path
 from toolchain.manifest import Artifact
 
 OPENWHISK_CODE_LIMIT = 48 * 1024 * 1024  # bytes of base64 action code (OpenWhisk's default)
@@ -26,15 +28,32 @@ def wasm01_zip_path(model: str, dist: DistLayout) -> Path:
     return dist.openwhisk_dir() / f"{model}-wasmtime.zip"
 
 
-def wasm01_zip_bytes(cwasm: bytes, epoch: int) -> tuple[bytes, bool]:
-    """Stored uncompressed, as the executor's own precompiler writes it, unless only deflate fits the limit."""
-    for compress in (False, True):
-        data = zip_bytes([Entry("content", cwasm)], epoch, compress=compress)
+def exec_zip_path(model: str, dist: DistLayout) -> Path:
+    return dist.openwhisk_dir() / f"{model}-exec.zip"
+
+
+def zip_within_code_limit(entries: list[Entry], epoch: int, what: str,
+                          prefer_stored: bool = True) -> tuple[bytes, bool]:
+    """The zip (stored if preferred and it fits, else deflated) and whether it is deflated; a StageError
+    if even the deflated zip is over OpenWhisk's code limit after base64."""
+    for compress in ((False, True) if prefer_stored else (True,)):
+        data = zip_bytes(entries, epoch, compress=compress)
         if len(base64.b64encode(data)) <= OPENWHISK_CODE_LIMIT:
             return data, compress
-    raise StageError(f"the wasm:0.1 action is {len(base64.b64encode(data)):,} bytes after zip + base64, over "
+    raise StageError(f"the {what} is {len(base64.b64encode(data)):,} bytes after zip + base64, over "
                      f"OpenWhisk's {OPENWHISK_CODE_LIMIT:,}-byte code limit",
                      hint="use a smaller model, or raise the invoker's limits.actions.codeSize")
+
+
+def wasm01_zip_bytes(cwasm: bytes, epoch: int) -> tuple[bytes, bool]:
+    """Stored uncompressed, as the executor's own precompiler writes it, unless only deflate fits the limit."""
+    return zip_within_code_limit([Entry("content", cwasm)], epoch, "wasm:0.1 action")
+
+
+def _report(out: Path, data: bytes, deflated: bool) -> None:
+    size_b64 = len(base64.b64encode(data))
+    log.info(f"package: {out} ({len(data):,} bytes, {'deflated' if deflated else 'stored'}; "
+             f"{size_b64:,} after base64 = {100 * size_b64 / OPENWHISK_CODE_LIMIT:.0f}% of the 48 MB limit)")
 
 
 def package_wasm01_zip(cfg: ModelConfig, dist: DistLayout) -> Path:
@@ -45,13 +64,27 @@ def package_wasm01_zip(cfg: ModelConfig, dist: DistLayout) -> Path:
     data, deflated = wasm01_zip_bytes(cwasm.read_bytes(), source_date_epoch())
     out = wasm01_zip_path(cfg.name, dist)
     write_atomic(out, data)
-    size_b64 = len(base64.b64encode(data))
-    log.info(f"package: {out} ({len(data):,} bytes, {'deflated' if deflated else 'stored'}; "
-             f"{size_b64:,} after base64 = {100 * size_b64 / OPENWHISK_CODE_LIMIT:.0f}% of the 48 MB limit)")
+    _report(out, data, deflated)
+    return out
+
+
+def package_exec_zip(cfg: ModelConfig, dist: DistLayout) -> Path:
+    """The actionloop zip: the static native binary as a top-level, executable ``exec``. Deflated: the proxy
+    unzips it anyway, and stored it would not fit the code limit."""
+    binary = native_cli_path(cfg.name, dist)
+    if not binary.is_file():
+        raise StageError(f"{binary} missing", hint=f"run `invoke build --model {cfg.name}` first")
+    data, deflated = zip_within_code_limit([Entry("exec", binary.read_bytes(), 0o755)], source_date_epoch(),
+                                           "actionloop exec zip", prefer_stored=False)
+    out = exec_zip_path(cfg.name, dist)
+    write_atomic(out, data)
+    _report(out, data, deflated)
     return out
 
 
 def artifacts(model: str, dist: DistLayout) -> list[Artifact]:
-    return [Artifact(wasm01_zip_path(model, dist), "openwhisk-wasm-zip", model, target="x86_64-unknown-linux-gnu",
+    return [Artifact(wasm01_zip_path(model, dist), "openwhisk-wasm-zip", model, target=NATIVE_TARGET,
                      runtime="openwhisk-wasm-0.1 (wasmtime)", runtime_version="0.23.0", cpu_baseline="build-host",
-                     features=())]
+                     features=()),
+            Artifact(exec_zip_path(model, dist), "openwhisk-exec-zip", model, target=NATIVE_TARGET,
+                     runtime="openwhisk-actionloop", cpu_baseline=VARIANTS["native"].cpu_baseline, features=())]

@@ -24,11 +24,19 @@ def build_all(cfg: ModelConfig, dist: DistLayout) -> None:
     precompile_cwasm(cfg, dist)
 
 
-def package_all(cfg: ModelConfig, dist: DistLayout) -> None:
+def package_all(cfg: ModelConfig, dist: DistLayout, measure: bool = True) -> None:
+    """The OpenWhisk artifacts (wasm:0.1 zip, exec zip, action image), the deploy files with memory limits
+    measured on this machine (skipped with ``measure=False``), then the manifest."""
+    from toolchain.deploy import write_deploy_files
+    from toolchain.image import build_action_image
     from toolchain.manifest import write_manifest
-    from toolchain.package import package_wasm01_zip
+    from toolchain.package import package_exec_zip, package_wasm01_zip
 
     package_wasm01_zip(cfg, dist)
+    package_exec_zip(cfg, dist)
+    build_action_image(cfg, dist)
+    if measure:
+        write_deploy_files(cfg, dist)
     path = write_manifest(dist)
     log.info(f"manifest: {path}")
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 from toolchain import log
 from toolchain.config import DistLayout, ModelConfig
 from toolchain.errors import StageError
-from toolchain.fsutil import atomic_path, digest_inputs, is_up_to_date, record_stamp
+from toolchain.fsutil import atomic_path, digest_inputs, is_up_to_date, record_build_seconds, record_stamp
 from toolchain.guest import VARIANTS, optimized_wasm_path, shipped_variants, wasm_path
 
 # Binaryen 108 predates rustc 1.96's default wasm features, so name them; simd only where the variant has it.
@@ -59,7 +60,9 @@ def optimize_guest(cfg: ModelConfig, dist: DistLayout, variants: list[str] | Non
         if is_up_to_date(stamp, inputs, [dst]):
             log.info(f"optimize: {dst.name} is up to date")
         else:
+            started = time.perf_counter()
             optimize_wasm(src, dst, name)
             record_stamp(stamp, inputs, [dst])
+            record_build_seconds(dist.root, dst, time.perf_counter() - started)
         outs.append(dst)
     return outs

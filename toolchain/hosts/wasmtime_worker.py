@@ -2,7 +2,7 @@
 
   python wasmtime_worker.py serialize IN.wasm OUT.cwasm [--simd] [--cpu-flag F ...]
       compile ahead of time with that version; with --cpu-flag, for a declared CPU baseline
-  python wasmtime_worker.py serve MODULE.cwasm [--simd] [--cpu-flag F ...]
+  python wasmtime_worker.py serve MODULE.cwasm|MODULE.wasm [--simd] [--cpu-flag F ...]
       one job per stdin line, {"mode": "abi" | "cli", "request_b64": …}, one answer per stdout line:
       abi: the OpenWhisk wasm:0.1 executor's call sequence: a fresh instance;
            wasm_memory_buffer_allocate_space(len); the params JSON written at
@@ -10,18 +10,26 @@
            from get_wasm_memory_buffer_pointer()/get_wasm_memory_buffer_len() → {"abi": answer}
       cli: the same module as a WASI command, argv = [classify, --debug], request on stdin
            → {"exit": code, "stdout": text}
+      Every answer also carries "ms": the job's wall time; the first also "phases_ms": interpreter +
+      `import wasmtime`, deserialize, since this script started (for the benchmark's cold-start phases).
 """
 
 from __future__ import annotations
 
-import base64
-import ctypes
-import json
-import os
-import sys
-import tempfile
+import time
 
-import wasmtime
+STARTED = time.perf_counter()  # phases of a cold start are reported relative to this (see `serve`)
+
+import base64  # noqa: E402
+import ctypes  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+
+import wasmtime  # noqa: E402
+
+IMPORTED = time.perf_counter()
 
 OLD_API = not hasattr(wasmtime.Store, "set_wasi")  # 0.23: Store-bound linker and WasiInstance
 
@@ -131,11 +139,16 @@ def main(argv: list[str]) -> int:
             f.write(module.serialize())
         return 0
     if cmd == "serve":
+        t = time.perf_counter()
         with open(path, "rb") as f:
-            module = wasmtime.Module.deserialize(engine, f.read())
+            data = f.read()
+        # a .wasm is compiled here (JIT); a .cwasm was compiled ahead of time for this version
+        module = wasmtime.Module(engine, data) if path.endswith(".wasm") else wasmtime.Module.deserialize(engine, data)
+        phases = {"import_wasmtime": (IMPORTED - STARTED) * 1e3, "load_module": (time.perf_counter() - t) * 1e3}
         for line in sys.stdin.buffer:
             job = json.loads(line)
             request = base64.b64decode(job["request_b64"])
+            t = time.perf_counter()
             try:
                 if job["mode"] == "abi":
                     answer = {"abi": json.loads(call_abi(engine, module, request))}
@@ -144,6 +157,9 @@ def main(argv: list[str]) -> int:
             except Exception as exc:  # a trap or a contract break: report it, keep serving
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
                 answer = {"host_error": f"{type(exc).__name__}: {first}"}
+            answer["ms"] = (time.perf_counter() - t) * 1e3
+            if phases:
+                answer["phases_ms"], phases = phases, None
             sys.stdout.write(json.dumps(answer) + "\n")
             sys.stdout.flush()
         return 0

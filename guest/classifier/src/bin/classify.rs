@@ -5,6 +5,16 @@
 //!   classify --info      print the model facts as JSON
 //!   classify --bench N   (development) also classify the request N more times and print
 //!                        model-load and per-request times to stderr; stdout is unchanged
+//!   classify serve       (native) OpenWhisk action server on port $ACTION_PORT (8080)
+//!   classify actionloop  (native) OpenWhisk actionloop protocol on stdin / fd 3
+//!
+//! Named `exec` (as in an OpenWhisk zip) it speaks actionloop when fd 3 is open (the Go
+//! proxy's runtimes), and otherwise answers one activation as the CLI does: the value on
+//! stdin, the result as the last stdout line (the docker skeleton of `--native`, which also
+//! passes the value as argv[1]; that copy is ignored).
+//!
+//! One binary serves every native artifact (CLI, exec zip, image), so they are the same bytes
+//! and one build.
 //!
 //! On wasm32 the same module also serves the OpenWhisk `wasm:0.1` ABI (see `classifier::abi`):
 //! if the host allocated the memory buffer before `_start`, the request is taken from there.
@@ -40,6 +50,9 @@ fn read_stdin() -> Result<Vec<u8>, GuestError> {
     Ok(buf)
 }
 
+const USAGE: &str = "classify [--debug] < request.json | classify --info | classify serve | \
+                     classify actionloop";
+
 fn main() {
     #[cfg(target_arch = "wasm32")]
     if classifier::abi::is_abi_mode() {
@@ -53,10 +66,15 @@ fn main() {
         std::process::exit(1);
     }));
 
+    #[cfg(not(target_arch = "wasm32"))]
+    let one_shot_exec = native_modes::dispatch();
+    #[cfg(target_arch = "wasm32")]
+    let one_shot_exec = false;
+
     let mut opts = Options::default();
     let mut show_info = false;
     let mut bench: Option<usize> = None;
-    let mut args = std::env::args_os().skip(1);
+    let mut args = std::env::args_os().skip(if one_shot_exec { usize::MAX } else { 1 });
     while let Some(arg) = args.next() {
         match arg.to_str() {
             Some("--bench") => {
@@ -68,11 +86,11 @@ fn main() {
             Some("--debug") => opts.debug = true,
             Some("--info") => show_info = true,
             Some("--help") | Some("-h") => {
-                emit("usage: classify [--debug] < request.json | classify --info");
+                emit(USAGE);
                 return;
             }
             _ => fail(GuestError::bad_request(format!(
-                "unknown argument {arg:?}; usage: classify [--debug] < request.json | classify --info"
+                "unknown argument {arg:?}; usage: {USAGE}"
             ))),
         }
     }
@@ -112,11 +130,68 @@ fn run_bench(request: &[u8], opts: Options, n: usize) {
             t.elapsed().as_secs_f64() * 1e3
         })
         .collect();
+    let samples = ms.clone();
     ms.sort_by(f64::total_cmp);
     let median = ms.get(n / 2).copied().unwrap_or(f64::NAN);
     let min = ms.first().copied().unwrap_or(f64::NAN);
     eprintln!(
         "{}",
-        serde_json::json!({"load_ms": load_ms, "runs": n, "median_ms": median, "min_ms": min})
+        serde_json::json!({"load_ms": load_ms, "runs": n, "median_ms": median, "min_ms": min,
+                           "samples_ms": samples})
     );
+}
+
+/// The OpenWhisk modes of the native binary: picked by the first argument, or by the name
+/// `exec` (the actionloop proxy runs `exec` with no arguments).
+#[cfg(not(target_arch = "wasm32"))]
+mod native_modes {
+    use classifier::openwhisk::{actionloop, server};
+
+    extern "C" {
+        fn signal(signum: i32, handler: extern "C" fn(i32)) -> usize;
+        fn _exit(status: i32) -> !;
+    }
+
+    extern "C" fn exit_now(_: i32) {
+        // SAFETY: _exit is async-signal-safe.
+        unsafe { _exit(0) }
+    }
+
+    /// As PID 1 of a container the server gets no default signal actions; without this,
+    /// `podman stop` / the invoker would wait for their kill timeout.
+    fn exit_on_sigterm() {
+        // SAFETY: installing a handler that only calls _exit.
+        unsafe {
+            signal(15, exit_now); // SIGTERM
+            signal(2, exit_now); // SIGINT
+        }
+    }
+
+    /// Returns whether the CLI should ignore its arguments (one-shot `exec`).
+    pub fn dispatch() -> bool {
+        let argv0 = std::env::args_os().next().unwrap_or_default();
+        let named_exec = std::path::Path::new(&argv0).file_name() == Some("exec".as_ref());
+        if named_exec && !actionloop::result_fd_is_open() {
+            return true;
+        }
+        let first = std::env::args().nth(1);
+        if matches!(first.as_deref(), Some("serve" | "actionloop")) || (first.is_none() && named_exec) {
+            // A panic is a bug: log it; the activation answers {"error": ...} and the process
+            // keeps serving (see `Activation::run`).
+            std::panic::set_hook(Box::new(|p| eprintln!("{}", serde_json::json!({"error": format!("internal error: {p}")}))));
+        }
+        match first.as_deref() {
+            Some("serve") => {
+                exit_on_sigterm();
+                let result = server::ServerConfig::from_env().and_then(server::serve);
+                if let Err(e) = result {
+                    eprintln!("{}", e.to_json());
+                }
+                std::process::exit(1);
+            }
+            Some("actionloop") => std::process::exit(actionloop::run()),
+            None if named_exec => std::process::exit(actionloop::run()),
+            _ => false,
+        }
+    }
 }

@@ -1,0 +1,244 @@
+"""OpenWhisk protocol conformance of the packaged native actions, adapted from OpenWhisk's runtime test suite
+(BasicActionRunnerTests): the action image under podman (and the same server bare), and the actionloop exec
+over pipes. Real artifacts, real processes, real HTTP on localhost."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from toolchain.actions import SENTINEL, ExecAction, ServerAction, extract_exec, load_image, remove_image
+
+pytestmark = pytest.mark.slow
+
+REINIT = {"error": "Cannot initialize the action more than once."}
+
+
+@pytest.fixture(scope="module")
+def packaged(default_model, dist):
+    from toolchain.golden import load_goldens
+    from toolchain.guest import build_guest
+    from toolchain.image import build_action_image
+    from toolchain.package import package_exec_zip
+
+    build_guest(default_model, dist, ["native"])
+    exec_zip = package_exec_zip(default_model, dist)
+    image, image_id = build_action_image(default_model, dist)
+    goldens = [g for g in load_goldens(default_model, dist) if g.kind == "photo"]
+    return {"cfg": default_model, "dist": dist, "exec_zip": exec_zip, "image": image, "image_id": image_id, "goldens": goldens}
+
+
+@pytest.fixture(scope="module")
+def loaded_image(packaged):
+    image_id = load_image(packaged["image"])
+    assert image_id == packaged["image_id"]
+    yield image_id
+    remove_image(image_id)
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def near_limit_jpeg(max_bytes: int) -> bytes:
+    """A noisy JPEG just under the image byte limit (about 1 MB): a large but acceptable input."""
+    from PIL import Image
+
+    rng = np.random.default_rng(7)
+    side = 1100
+    while True:
+        buf = io.BytesIO()
+        Image.fromarray(rng.integers(0, 256, (side, side, 3), dtype=np.uint8)).save(buf, "JPEG", quality=90)
+        if buf.tell() <= max_bytes:
+            assert buf.tell() > 0.6 * max_bytes
+            return buf.getvalue()
+        side -= 10
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The action server: in its image under podman, and bare
+# ---------------------------------------------------------------------------------------------------------
+
+@pytest.fixture(params=["podman", "bare"])
+def server(request, packaged):
+    """A fresh action server per test (so init/run order is the test's own); removed even on failure."""
+    if request.param == "podman":
+        srv = ServerAction.in_podman(request.getfixturevalue("loaded_image"))
+    else:
+        from toolchain.guest import native_cli_path
+
+        srv = ServerAction.bare(native_cli_path(packaged["cfg"].name, packaged["dist"]))
+    try:
+        srv.wait_ready()
+        yield srv
+    finally:
+        srv.close()
+
+
+def test_run_before_init_is_served(server, packaged):
+    g = packaged["goldens"][0]
+    answer = server.run({"image": b64(g.image_bytes)})
+    assert answer.status == 200 and answer.body["index"] == g.tf_result["index"]
+
+
+def test_init_once_then_refused_and_no_sentinel_after_init(server, packaged):
+    first = server.init()
+    assert (first.status, first.body) == (200, {"ok": True})
+    again = server.init()
+    assert (again.status, again.body) == (403, REINIT)
+    g = packaged["goldens"][1]
+    assert server.run({"image": b64(g.image_bytes)}).status == 200
+    out, err = server.stdout.wait_for(1), server.stderr.wait_for(1)
+    # exactly one activation happened, so exactly one sentinel per stream: none came from the two inits
+    assert out.count(SENTINEL) == 1 and err.count(SENTINEL) == 1, (out, err)
+
+
+def test_results_match_tensorflow_and_sentinels_follow_every_run(server, packaged):
+    server.init()
+    goldens = packaged["goldens"]
+    for g in goldens:
+        answer = server.run({"image": b64(g.image_bytes)})
+        assert answer.status == 200, answer
+        assert answer.body["index"] == g.tf_result["index"] and answer.body["label"] == g.tf_result["label"]
+        assert abs(answer.body["confidence"] - g.tf_result["confidence"]) < packaged["cfg"].image_tolerance
+    n = len(goldens)
+    assert server.stdout.wait_for(n).count(SENTINEL) == n
+    assert server.stderr.wait_for(n).count(SENTINEL) == n
+
+
+@pytest.mark.parametrize("value", [[1, 2, 3], "just a string", 42, None])
+def test_a_value_that_is_not_an_object_gets_the_error_contract(server, value):
+    answer = server.run(value)
+    assert answer.status == 200 and set(answer.body) == {"error"} and "JSON object" in answer.body["error"]
+
+
+def test_unicode_params(server, packaged):
+    g = packaged["goldens"][0]
+    ok = server.run({"image": b64(g.image_bytes), "note": "❄ ☃ ❄"})
+    assert ok.status == 200 and ok.body["index"] == g.tf_result["index"]
+    bad = server.run({"image": "❄ ☃ ❄"})
+    assert bad.status == 200 and "base64" in bad.body["error"]
+
+
+def test_large_inputs(server, packaged):
+    not_an_image = server.run({"image": "a" * 1_048_560})  # about OpenWhisk's "echo a large input" size, valid base64
+    assert not_an_image.status == 200 and "not a recognised image" in not_an_image.body["error"]
+    big = near_limit_jpeg(packaged["cfg"].max_image_bytes)
+    accepted = server.run({"image": b64(big)})
+    assert accepted.status == 200 and len(accepted.body["top5"]) == 5, accepted
+
+
+def test_bodies_over_the_limit_get_413_and_the_server_keeps_serving(server, packaged):
+    too_big = server.post("/run", b'{"value": {"image": "' + b"A" * (2 * 1024 * 1024) + b'"}}')
+    assert too_big.status == 413 and "limit" in too_big.body["error"]
+    g = packaged["goldens"][0]
+    assert server.run({"image": b64(g.image_bytes)}).body["index"] == g.tf_result["index"]
+
+
+def test_activation_fields_reach_the_action(server, packaged):
+    g = packaged["goldens"][0]
+    server.run({"image": b64(g.image_bytes)}, activation_id="act-4711", action_name="/guest/mobilenet")
+    logs = [json.loads(line) for line in server.stderr.wait_for(1) if line.startswith("{")]
+    assert any(e["activation_id"] == "act-4711" and e["action_name"] == "/guest/mobilenet" for e in logs), logs
+
+
+def test_concurrent_requests_are_all_answered_correctly(server, packaged):
+    goldens = packaged["goldens"]
+    jobs = [goldens[i % len(goldens)] for i in range(12)]
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda g: server.run({"image": b64(g.image_bytes)}), jobs))
+    assert [a.body.get("index") for a in answers] == [g.tf_result["index"] for g in jobs]
+    assert server.stdout.wait_for(len(jobs)).count(SENTINEL) == len(jobs)
+
+
+def test_bad_image_then_good_request(server, packaged):
+    g = packaged["goldens"][0]
+    truncated = server.run({"image": b64(g.image_bytes[: len(g.image_bytes) // 2])})
+    assert truncated.status == 200 and set(truncated.body) == {"error"}
+    assert server.run({"image": b64(g.image_bytes)}).body["index"] == g.tf_result["index"]
+
+
+def test_malformed_http_gets_json_errors(server):
+    assert server.post("/run", b"{not json").status == 400
+    assert server.post("/run", {"no_value": 1}).body["error"].startswith("activation has no")
+    assert server.post("/nowhere", {}).status == 404
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The actionloop exec, over pipes as the Go proxy drives it
+# ---------------------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def exec_action(packaged, tmp_path):
+    action = ExecAction(extract_exec(packaged["exec_zip"], tmp_path))
+    yield action
+    action.close()
+
+
+def test_exec_acks_then_answers_one_line_per_activation(exec_action, packaged):
+    assert exec_action.ack == {"ok": True}
+    for g in packaged["goldens"][:3]:
+        assert exec_action.activate({"image": b64(g.image_bytes)})["index"] == g.tf_result["index"]
+    assert exec_action.close() == 0  # stdin closed: a clean exit
+
+
+def test_exec_refuses_bad_activations_and_keeps_going(exec_action, packaged):
+    g = packaged["goldens"][0]
+    assert "JSON object" in exec_action.activate([1, 2])["error"]
+    assert "not valid JSON" in exec_action.activate_raw(b"{not json")["error"]
+    assert "no \"value\"" in exec_action.activate_raw(b'{"namespace": "x"}')["error"]
+    assert "base64" in exec_action.activate({"image": "❄ ☃ ❄"})["error"]
+    assert "not a recognised image" in exec_action.activate({"image": "a" * 1_048_560})["error"]
+    over = exec_action.activate_raw(b'{"value": {"image": "' + b"A" * (2 * 1024 * 1024) + b'"}}')
+    assert "limit" in over["error"]
+    assert exec_action.activate({"image": b64(g.image_bytes)})["index"] == g.tf_result["index"]
+
+
+def test_exec_sees_activation_fields_as_ow_variables(exec_action, packaged):
+    g = packaged["goldens"][0]
+    exec_action.activate({"image": b64(g.image_bytes)}, activation_id="act-0815", action_name="/g/m")
+    exec_action.close()
+    logs = [json.loads(line) for line in exec_action.stderr.snapshot() if line.startswith("{")]
+    assert any(e["activation_id"] == "act-0815" and e["action_name"] == "/g/m" for e in logs), logs
+
+
+def test_exec_without_fd3_answers_once_like_the_docker_skeleton(packaged, tmp_path):
+    exe = extract_exec(packaged["exec_zip"], tmp_path)
+    for g in packaged["goldens"]:
+        value = json.dumps({"image": b64(g.image_bytes)})
+        # the skeleton passes the value as argv[1] too, when it fits an argument (< 128 KiB)
+        argv = [str(exe), value] if len(value) < 131072 else [str(exe)]
+        proc = subprocess.run(argv, input=value.encode(), capture_output=True, timeout=120, env={})
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout.splitlines()[-1])["index"] == g.tf_result["index"]
+
+
+def test_exec_zip_layout(packaged):
+    import zipfile
+
+    with zipfile.ZipFile(packaged["exec_zip"]) as zf:
+        assert zf.namelist() == ["exec"]
+        assert (zf.getinfo("exec").external_attr >> 16) & 0o777 == 0o755
+        head = zf.open("exec").read(20)
+    assert head[:4] == b"\x7fELF" and head[4] == 2  # a 64-bit ELF
+
+
+def test_image_is_deterministic_and_labelled(packaged):
+    from toolchain.archive import source_date_epoch
+    from toolchain.guest import native_cli_path
+    from toolchain.oci import docker_archive
+    from toolchain.image import image_spec
+
+    cfg = packaged["cfg"]
+    binary = native_cli_path(cfg.name, packaged["dist"])
+    spec = image_spec(cfg, binary.read_bytes(), source_date_epoch())
+    again, image_id = docker_archive(spec, source_date_epoch())
+    assert image_id == packaged["image_id"] and again == packaged["image"].read_bytes()
+    assert spec.labels["org.opencontainers.image.revision"] and spec.entrypoint[-1] == "serve"
+

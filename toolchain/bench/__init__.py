@@ -1,0 +1,1 @@
+"""`invoke bench`: the runtime comparison (run.py), its probes, the hybrid bridge and the report."""

@@ -1,0 +1,400 @@
+"""One probe per runtime: how to take warm samples, a cold start, throughput and peak memory.
+
+Warm latency is measured where the runtime lives, so no host overhead is charged to it: the native and
+wasm guests time themselves (`classify --bench N`, also inside one wasm instance), Python runtimes are
+timed around `classify`, the packaged actions around their protocol round trip (HTTP, pipes). Cold is
+always "new process (or container) → first result", with the phases the runtime can report.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from toolchain.bench.stats import run_measured, vm_hwm_kib
+from toolchain.config import DistLayout, ModelConfig
+from toolchain.runtimes import make_runtime
+from toolchain.runtimes.guest_base import image_request
+
+
+def guest_bench_line(stderr: bytes) -> dict:
+    for line in reversed(stderr.decode("utf-8", "replace").splitlines()):
+        if line.startswith("{") and "median_ms" in line:
+            return json.loads(line)
+    raise RuntimeError(f"no --bench line in the guest's stderr: {stderr[-300:]!r}")
+
+
+def guest_bench_in_instance(engine, module, request: bytes, runs: int) -> dict:
+    """The guest's own `classify --bench N` inside one wasm instance: load time and per-request samples."""
+    import wasmtime
+
+    with tempfile.TemporaryDirectory() as tmp:
+        stdin, stdout, stderr = (str(Path(tmp, n)) for n in ("in", "out", "err"))
+        Path(stdin).write_bytes(request)
+        wasi = wasmtime.WasiConfig()
+        wasi.argv = ["classify", "--bench", str(runs)]
+        wasi.stdin_file, wasi.stdout_file, wasi.stderr_file = stdin, stdout, stderr
+        store = wasmtime.Store(engine)
+        store.set_wasi(wasi)
+        store.set_epoch_deadline(1 << 40)
+        linker = wasmtime.Linker(engine)
+        linker.define_wasi()
+        instance = linker.instantiate(store, module)
+        try:
+            instance.exports(store)["_start"](store)
+        except wasmtime.ExitTrap:
+            pass
+        line = guest_bench_line(Path(stderr).read_bytes())
+        line["memory_bytes"] = instance.exports(store)["memory"].data_len(store)
+        return line
+
+
+class Probe:
+    name = "?"
+    cold_is = "new process → first result"
+
+    def __init__(self, cfg: ModelConfig, dist: DistLayout, image: bytes, image_path: Path):
+        self.cfg, self.dist, self.image, self.image_path = cfg, dist, image, image_path
+        self.request = image_request(image)
+        self.peak_rss_kib = 0
+        self.extra: dict = {}
+
+    def _rss(self, kib: int | None) -> None:
+        if kib:
+            self.peak_rss_kib = max(self.peak_rss_kib, kib)
+
+    def artifact(self) -> Path | None:
+        return None
+
+    def warm(self, n: int) -> list[float]:
+        raise NotImplementedError
+
+    def cold(self) -> tuple[float, dict]:
+        """(ms, phases in ms)."""
+        raise NotImplementedError
+
+    def throughput(self, workers: int, n: int) -> float | None:
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+class PythonProbe(Probe):
+    """TF, ONNX Runtime, tract's Python bindings: the reference preprocessing then the engine, in Python."""
+
+    def __init__(self, runtime: str, *args):
+        super().__init__(*args)
+        self.name = runtime
+        self.rt = make_runtime(runtime, self.cfg, self.dist)
+        self.rt.classify(self.image)  # load + warm-up
+
+    def artifact(self):
+        return self.dist.frozen_pb(self.cfg.name) if self.name == "tf" else self.dist.onnx(self.cfg.name)
+
+    def warm(self, n):
+        out = []
+        for _ in range(n):
+            t = time.perf_counter()
+            self.rt.classify(self.image)
+            out.append((time.perf_counter() - t) * 1e3)
+        return out
+
+    def cold(self):
+        argv = [sys.executable, "-m", "toolchain.bench.cold", self.name, str(self.cfg.config_path),
+                str(self.dist.root), str(self.image_path)]
+        ms, code, out, err, rss = run_measured(argv, env=None)
+        if code != 0:
+            raise RuntimeError(f"cold {self.name} failed: {err[-500:]!r}")
+        self._rss(rss)
+        return ms, json.loads(out.splitlines()[-1])["phases_ms"]
+
+    def throughput(self, workers, n):
+        if workers != 1:
+            return None  # one interpreter; a second worker would be a second process with its own model
+        samples = self.warm(n)
+        return 1000 * len(samples) / sum(samples)
+
+    def close(self):
+        self.rt.close()
+
+
+class NativeProbe(Probe):
+    name = "native-tract"
+
+    def artifact(self):
+        from toolchain.guest import native_cli_path
+
+        return native_cli_path(self.cfg.name, self.dist)
+
+    def _bench(self, n):
+        ms, code, out, err, rss = run_measured([str(self.artifact()), "--bench", str(n)], self.request, env={})
+        self._rss(rss)
+        return guest_bench_line(err)
+
+    def warm(self, n):
+        line = self._bench(n)
+        self.extra["load_ms"] = line["load_ms"]
+        return line["samples_ms"]
+
+    def cold(self):
+        ms, code, out, err, rss = run_measured([str(self.artifact())], self.request, env={})
+        if code != 0:
+            raise RuntimeError(f"native cold run failed: {out[-300:]!r}")
+        self._rss(rss)
+        return ms, {}
+
+    def throughput(self, workers, n):
+        with ThreadPoolExecutor(workers) as pool:
+            lines = list(pool.map(lambda _: self._bench(n), range(workers)))
+        return sum(1000 * len(x["samples_ms"]) / sum(x["samples_ms"]) for x in lines)
+
+
+class WasmProbe(Probe):
+    """The SIMD guest in wasmtime (PyPI, same major as the AOT target): JIT from .wasm or the AOT .cwasm."""
+
+    def __init__(self, runtime: str, *args):
+        super().__init__(*args)
+        self.name = runtime
+        self.rt = make_runtime(runtime, self.cfg, self.dist)
+        self.rt.load()
+        self.cold_is = "new host process (Python + wasmtime) → first result"
+
+    def artifact(self):
+        return self.rt._artifact()
+
+    def warm(self, n):
+        line = guest_bench_in_instance(self.rt._engine, self.rt._module, self.request, n)
+        self.extra["guest_memory_mb"] = round(line["memory_bytes"] / 2**20, 1)
+        self.extra["load_ms"] = line["load_ms"]
+        return line["samples_ms"]
+
+    def instance(self) -> float:
+        """A fresh instance from the loaded module → result (what a warm executor pays per activation)."""
+        t = time.perf_counter()
+        self.rt.call(self.request)
+        return (time.perf_counter() - t) * 1e3
+
+    def cold(self):
+        from toolchain.aot import WORKER, aot_target
+        from toolchain.venvs import runtime_python
+
+        target = aot_target("wasmtime-50")
+        job = json.dumps({"mode": "abi", "request_b64": base64.b64encode(self.request).decode()}).encode() + b"\n"
+        argv = [str(runtime_python(target.name)), str(WORKER), "serve", str(self.artifact()), *target.worker_args()]
+        ms, code, out, err, rss = run_measured(argv, job)
+        answer = json.loads(out.splitlines()[-1])
+        if "abi" not in answer or "Ok" not in answer["abi"]:
+            raise RuntimeError(f"{self.name} cold run failed: {answer}")
+        self._rss(rss)
+        phases = dict(answer["phases_ms"])
+        phases["instantiate_load_model_infer"] = answer["ms"]
+        return ms, phases
+
+    def throughput(self, workers, n):
+        with ThreadPoolExecutor(workers) as pool:  # wasmtime calls release the GIL
+            lines = list(pool.map(lambda _: guest_bench_in_instance(self.rt._engine, self.rt._module,
+                                                                   self.request, n), range(workers)))
+        return sum(1000 * len(x["samples_ms"]) / sum(x["samples_ms"]) for x in lines)
+
+    def close(self):
+        self.rt.close()
+
+
+class Wasm01Probe(Probe):
+    """The wasm:0.1 zip's module under wasmtime 0.23 with the executor's call sequence: every activation is a
+    fresh instance that loads the model, so its "warm" latency is a whole activation."""
+
+    name = "wasm01-aot"
+    cold_is = "new host process (Python + wasmtime 0.23) → first activation"
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.rt = make_runtime("wasm01-aot", self.cfg, self.dist)
+        self.rt.call(self.request)
+
+    def artifact(self):
+        from toolchain.package import wasm01_zip_path
+
+        return wasm01_zip_path(self.cfg.name, self.dist)
+
+    def warm(self, n):
+        out = []
+        for _ in range(n):
+            answer = self.rt._job("abi", self.request)
+            out.append(answer["ms"])
+        self._rss(vm_hwm_kib(self.rt._proc.pid))
+        return out
+
+    def cold(self):
+        from toolchain.aot import WORKER, aot_target, cwasm_path
+        from toolchain.venvs import runtime_python
+
+        target = aot_target("wasmtime-0.23")
+        job = json.dumps({"mode": "abi", "request_b64": base64.b64encode(self.request).decode()}).encode() + b"\n"
+        argv = [str(runtime_python(target.name)), str(WORKER), "serve", str(cwasm_path(self.cfg.name, target, self.dist)),
+                *target.worker_args()]
+        ms, code, out, err, rss = run_measured(argv, job)
+        answer = json.loads(out.splitlines()[-1])
+        self._rss(rss)
+        return ms, {**answer["phases_ms"], "activation": answer["ms"]}
+
+    def throughput(self, workers, n):
+        rts = [self.rt] + [make_runtime("wasm01-aot", self.cfg, self.dist) for _ in range(workers - 1)]
+        try:
+            for rt in rts[1:]:
+                rt.call(self.request)
+            with ThreadPoolExecutor(workers) as pool:
+                t = time.perf_counter()
+                list(pool.map(lambda rt: [rt._job("abi", self.request) for _ in range(n)], rts))
+                return workers * n / (time.perf_counter() - t)
+        finally:
+            for rt in rts[1:]:
+                rt.close()
+
+    def close(self):
+        self.rt.close()
+
+
+class ExecProbe(Probe):
+    """The actionloop exec from its zip: one process, one stdin line per activation."""
+
+    name = "actionloop-exec"
+    cold_is = "new exec process → ack (model loaded) → first result"
+
+    def __init__(self, *args):
+        from toolchain.actions import ExecAction, extract_exec
+        from toolchain.package import exec_zip_path
+
+        super().__init__(*args)
+        self.tmp = Path(tempfile.mkdtemp(prefix="mib-bench-exec-"))
+        self.exe = extract_exec(exec_zip_path(self.cfg.name, self.dist), self.tmp)
+        self.value = json.loads(self.request)
+        self.action = ExecAction(self.exe)
+        self.action.activate(self.value)
+
+    def artifact(self):
+        from toolchain.package import exec_zip_path
+
+        return exec_zip_path(self.cfg.name, self.dist)
+
+    def warm(self, n):
+        out = []
+        for _ in range(n):
+            t = time.perf_counter()
+            self.action.activate(self.value)
+            out.append((time.perf_counter() - t) * 1e3)
+        self._rss(vm_hwm_kib(self.action.proc.pid))
+        return out
+
+    def cold(self):
+        from toolchain.actions import ExecAction
+
+        t = time.perf_counter()
+        action = ExecAction(self.exe)
+        acked = time.perf_counter()
+        action.activate(self.value)
+        done = time.perf_counter()
+        self._rss(vm_hwm_kib(action.proc.pid))
+        action.close()
+        return (done - t) * 1e3, {"start_to_ack": (acked - t) * 1e3, "first_activation": (done - acked) * 1e3}
+
+    def throughput(self, workers, n):
+        from toolchain.actions import ExecAction
+
+        actions = [self.action] + [ExecAction(self.exe) for _ in range(workers - 1)]
+        try:
+            with ThreadPoolExecutor(workers) as pool:
+                t = time.perf_counter()
+                list(pool.map(lambda a: [a.activate(self.value) for _ in range(n)], actions))
+                return workers * n / (time.perf_counter() - t)
+        finally:
+            for a in actions[1:]:
+                a.close()
+
+    def close(self):
+        self.action.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+class ContainerProbe(Probe):
+    """The action image under podman: cold = `podman run` → /init answered → first /run result."""
+
+    name = "container"
+    cold_is = "podman run → /init answered → first /run result"
+
+    def __init__(self, *args):
+        from toolchain.actions import ServerAction, load_image
+        from toolchain.image import image_path
+
+        super().__init__(*args)
+        self.image_id = load_image(image_path(self.cfg.name, self.dist))
+        self.value = json.loads(self.request)
+        self.server = ServerAction.in_podman(self.image_id)
+        self.server.wait_ready()
+        self.server.init()
+        self.server.run(self.value)
+
+    def artifact(self):
+        from toolchain.image import image_path
+
+        return image_path(self.cfg.name, self.dist)
+
+    def warm(self, n):
+        out = []
+        for _ in range(n):
+            t = time.perf_counter()
+            answer = self.server.run(self.value)
+            out.append((time.perf_counter() - t) * 1e3)
+            if answer.status != 200 or "error" in answer.body:
+                raise RuntimeError(f"container answered {answer}")
+        self._rss(self.server.peak_rss_kib())
+        return out
+
+    def cold(self):
+        from toolchain.actions import ServerAction
+
+        t = time.perf_counter()
+        server = ServerAction.in_podman(self.image_id)
+        try:
+            listening = server.wait_ready() * 1e3
+            server.init()
+            initialized = (time.perf_counter() - t) * 1e3
+            server.run(self.value)
+            done = (time.perf_counter() - t) * 1e3
+        finally:
+            server.close()
+        return done, {"run_to_listening": listening, "init_answered": initialized,
+                      "first_run": done - initialized}
+
+    def throughput(self, workers, n):
+        with ThreadPoolExecutor(workers) as pool:
+            t = time.perf_counter()
+            list(pool.map(lambda _: [self.server.run(self.value) for _ in range(n)], range(workers)))
+            return workers * n / (time.perf_counter() - t)
+
+    def close(self):
+        from toolchain.actions import remove_image
+
+        self.server.close()
+        remove_image(self.image_id)
+
+
+PROBES = {
+    "tf": lambda *a: PythonProbe("tf", *a),
+    "onnxruntime-1t": lambda *a: PythonProbe("onnxruntime-1t", *a),
+    "onnxruntime": lambda *a: PythonProbe("onnxruntime", *a),
+    "tract-py": lambda *a: PythonProbe("tract-py", *a),
+    "native-tract": NativeProbe,
+    "wasm-jit": lambda *a: WasmProbe("wasm-jit", *a),
+    "wasm-aot": lambda *a: WasmProbe("wasm-aot", *a),
+    "wasm01-aot": Wasm01Probe,
+    "actionloop-exec": ExecProbe,
+    "container": ContainerProbe,
+}
