@@ -242,3 +242,45 @@ def test_image_is_deterministic_and_labelled(packaged):
     assert image_id == packaged["image_id"] and again == packaged["image"].read_bytes()
     assert spec.labels["org.opencontainers.image.revision"] and spec.entrypoint[-1] == "serve"
 
+
+
+def test_packaged_actions_match_tensorflow(packaged, loaded_image):
+    from toolchain.verify import format_table, verify
+
+    report = verify(packaged["cfg"], packaged["dist"], ["actionloop-exec", "container"])
+    print(format_table(report))
+    assert report["ok"], format_table(report)
+    assert [r["runtime"] for r in report["runtimes"]] == ["actionloop-exec", "container"]
+    for row in report["runtimes"]:
+        assert row["resize_max_abs"] == 0.0 and row["top1_agree"] == row["cases"]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The bad-input corpus through both protocols
+# ---------------------------------------------------------------------------------------------------------
+
+def _check_corpus_answer(name, expected, answer: dict):
+    if expected == "error":
+        assert set(answer) == {"error"} and answer["error"], (name, answer)
+    else:
+        assert "error" not in answer and len(answer["top5"]) == 5, (name, answer)
+
+
+def test_bad_inputs_through_the_action_server(server, packaged):
+    from bad_inputs import CORPUS
+
+    for name, request, expected in CORPUS:
+        answer = server.post("/run", b'{"value": ' + request + b', "activation_id": "corpus"}')
+        assert answer.status in (200, 400), (name, answer)
+        _check_corpus_answer(name, expected, answer.body)
+    g = packaged["goldens"][0]
+    assert server.run({"image": b64(g.image_bytes)}).body["index"] == g.tf_result["index"]  # still serving
+
+
+def test_bad_inputs_through_the_exec(exec_action, packaged):
+    from bad_inputs import CORPUS
+
+    for name, request, expected in CORPUS:
+        _check_corpus_answer(name, expected, exec_action.activate_raw(b'{"value": ' + request.replace(b"\n", b" ") + b"}"))
+    g = packaged["goldens"][0]
+    assert exec_action.activate({"image": b64(g.image_bytes)})["index"] == g.tf_result["index"]

@@ -159,6 +159,11 @@ def podman_available() -> str | None:
     return None
 
 
+def image_exists(image_id: str) -> bool:
+    return subprocess.run([*PODMAN_GLOBAL, "image", "exists", image_id], capture_output=True,
+                          timeout=120).returncode == 0
+
+
 def load_image(image_tar: Path) -> str:
     """``podman load`` the docker-archive; return the image ID from the archive (the config digest)."""
     from toolchain.oci import archive_image_id

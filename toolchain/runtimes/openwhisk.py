@@ -77,8 +77,11 @@ class Container(GuestRuntime):
 
     def load(self) -> None:
         if getattr(self, "_server", None) is None:
-            from toolchain.actions import ServerAction, load_image
+            from toolchain.actions import ServerAction, image_exists, load_image
+            from toolchain.oci import archive_image_id
 
+            # an image someone else loaded (a test, the user) stays; one loaded here is removed on close
+            self._loaded_here = not image_exists(archive_image_id(self._image()))
             self._image_id = load_image(self._image())
             self._server = ServerAction.in_podman(self._image_id)
             self._server.wait_ready()
@@ -97,4 +100,5 @@ class Container(GuestRuntime):
 
             self._server.close()
             self._server = None
-            remove_image(self._image_id)
+            if self._loaded_here:
+                remove_image(self._image_id)
