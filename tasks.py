@@ -82,6 +82,24 @@ def optimize(c, model=DEFAULT_MODEL, variant=None):
     optimize_guest(*_setup(model), variants=variant or None)
 
 
+@task(help={**MODEL_HELP, "force": "run Wizer even if the input module is unchanged"})
+@cli_errors
+def preinit(c, model=DEFAULT_MODEL, force=False):
+    """Pre-initialise the SIMD guest with Wizer (model parsed and optimised at build time)."""
+    from toolchain.preinit import preinitialize_guest
+
+    preinitialize_guest(*_setup(model), force=force)
+
+
+@task
+@cli_errors
+def host(c):
+    """Build the Rust wasm host (wasmtime 50 crate) the benchmark uses for wasm cold starts → dist/hosts/."""
+    from toolchain.host import build_wasm_host
+
+    build_wasm_host(DistLayout.default())
+
+
 @task(help=MODEL_HELP)
 @cli_errors
 def aot(c, model=DEFAULT_MODEL):

@@ -42,6 +42,31 @@ _photo = (np.indices((64, 48)).sum(axis=0)[..., None] * np.array([3, 5, 7])).ast
 JPEG = encoded(_photo, "JPEG", quality=90)
 PNG = encoded(_photo, "PNG")
 
+def pil_encoded(mode: str, fmt: str, size=(40, 30), **kw) -> bytes:
+    im = Image.fromarray(_photo).convert("RGB").resize(size)
+    if mode == "I;16":
+        im = Image.fromarray((np.asarray(im.convert("L")).astype(np.uint16) * 257))
+    else:
+        im = im.convert(mode)
+    buf = io.BytesIO()
+    im.save(buf, format=fmt, **kw)
+    return buf.getvalue()
+
+
+GIF = pil_encoded("P", "GIF")
+WEBP = pil_encoded("RGB", "WEBP", quality=80)
+
+
+def corrupt(data: bytes, at: float = 0.5) -> bytes:
+    """The same bytes with a run in the middle overwritten: a damaged file of plausible length."""
+    i = int(len(data) * at)
+    return data[:i] + b"\xff\x00" * 16 + data[i + 32:]
+
+
+def nested(depth: int) -> bytes:
+    return b'{"image": ' + b"[" * depth + b"]" * depth + b"}"
+
+
 # (name, request bytes, what must come back: "error" or "result")
 CORPUS: list[tuple[str, bytes, str]] = [
     ("empty input", b"", "error"),
@@ -74,4 +99,40 @@ CORPUS: list[tuple[str, bytes, str]] = [
     ("1x300 PNG", image_request(encoded(np.zeros((1, 300, 3), np.uint8), "PNG")), "result"),
     ("extra fields are ignored", json.dumps({"image": b64(PNG), "extra": [1, 2]}).encode(), "result"),
     ("data URL prefix", json.dumps({"image": "data:image/png;base64," + b64(PNG)}).encode(), "result"),
+    ("data URL of another type", json.dumps({"image": "data:text/plain;base64," + b64(PNG)}).encode(), "error"),
+    ("data URL without base64", json.dumps({"image": "data:image/png," + b64(PNG)}).encode(), "error"),
+    ("data URL without comma", b'{"image": "data:image/png;base64"}', "error"),
+    ("base64 with line breaks", json.dumps({"image": "\n".join(b64(PNG)[i:i + 76] for i in range(0, len(b64(PNG)), 76))}).encode(), "error"),
+    ("URL-safe base64 alphabet", json.dumps({"image": b64(JPEG).replace("+", "-").replace("/", "_")}).encode(), "error"),
+    ("corrupt JPEG", image_request(corrupt(JPEG)), "result-or-error"),
+    ("corrupt PNG (bad CRC)", image_request(corrupt(PNG)), "error"),
+    ("truncated GIF", image_request(GIF[: len(GIF) // 2]), "error"),
+    ("truncated WebP", image_request(WEBP[: len(WEBP) // 2]), "error"),
+    ("GIF, palette", image_request(GIF), "result"),
+    ("WebP", image_request(WEBP), "result"),
+    ("CMYK JPEG", image_request(pil_encoded("CMYK", "JPEG")), "result"),
+    ("grayscale JPEG", image_request(pil_encoded("L", "JPEG")), "result"),
+    ("16-bit grayscale PNG", image_request(pil_encoded("I;16", "PNG")), "result"),
+    ("palette PNG", image_request(pil_encoded("P", "PNG")), "result"),
+    ("RGBA PNG", image_request(pil_encoded("RGBA", "PNG")), "result"),
+    ("grayscale + alpha PNG", image_request(pil_encoded("LA", "PNG")), "result"),
+    ("extreme aspect ratio 8000x1 PNG", image_request(encoded(np.zeros((1, 8000, 3), np.uint8), "PNG")), "result"),
+    ("bomb: 8192x8192 PNG header", image_request(png_header_only(8192, 8192)), "error"),
+    ("deeply nested JSON", nested(10_000), "error"),
+    ("image is a list", b'{"image": ["abc"]}', "error"),
+    ("tensor is a string", b'{"tensor": "abc"}', "error"),
+    ("debug is a string", json.dumps({"image": b64(PNG), "debug": "yes"}).encode(), "error"),
+    ("invalid UTF-8 in an extra field", b'{"image": "' + b64(PNG).encode() + b'", "x": "\xc3\x28"}', "error"),
 ]
+
+
+def check_answer(name: str, expected: str, answer: dict) -> None:
+    """The contract: exactly {"error": "<message>"}, or a result with five predictions; never anything else
+    (a host's "trapped" or "broke the contract" report is a failure too)."""
+    is_error = set(answer) == {"error"} and isinstance(answer["error"], str) and answer["error"] != ""
+    is_result = "error" not in answer and len(answer.get("top5", [])) == 5
+    assert is_error or is_result, (name, answer)
+    if is_error:
+        assert "trapped" not in answer["error"] and "broke the contract" not in answer["error"], (name, answer)
+    if expected != "result-or-error":
+        assert (is_error and expected == "error") or (is_result and expected == "result"), (name, expected, answer)

@@ -50,3 +50,13 @@ def default_model(default_cfg, dist):
 @pytest.fixture(scope="session")
 def small_model(small_cfg, dist):
     return _prepared(small_cfg, dist)
+
+
+@pytest.fixture(scope="session")
+def built(default_model, dist):
+    """Every build stage of the default model (guest variants, wasm-opt, Wizer, .cwasm, the Rust host), as
+    `invoke build` runs them; cargo's target dirs and the stages' stamps make repeats cheap."""
+    from toolchain.pipeline import build_all
+
+    build_all(default_model, dist)
+    return default_model

@@ -16,21 +16,17 @@ from toolchain.bench.report import PLOTS, validate_results
 
 pytestmark = pytest.mark.slow
 
-RUNTIMES = ("onnxruntime-1t", "native-tract", "wasm-aot", "wasm01-aot", "actionloop-exec", "container")
+RUNTIMES = ("onnxruntime-1t", "native-tract", "wasm-aot", "wasm-preinit-aot", "wasm01-aot", "actionloop-exec",
+            "container")
 
 
 @pytest.fixture(scope="module")
-def bench(default_model, dist):
-    from toolchain.aot import precompile_cwasm
+def bench(built, dist):
     from toolchain.bench.run import BenchSettings, run_bench, write_results
-    from toolchain.guest import build_guest
     from toolchain.pipeline import package_all
-    from toolchain.wasm import optimize_guest
 
-    build_guest(default_model, dist)  # cached: the other guest tests built the same sources
-    optimize_guest(default_model, dist)
-    precompile_cwasm(default_model, dist)
-    package_all(default_model, dist, measure=False)
+    default_model = built
+    package_all(default_model, dist)  # with the deploy files and their memory measurements
     results = run_bench(default_model, dist, BenchSettings.quick(runtimes=RUNTIMES, command="invoke bench --quick"))
     write_results(results, dist)
     return results, dist.bench_dir()
@@ -92,3 +88,20 @@ def test_headless_chromium_renders_tables_and_plots(bench, tmp_path):
     with Image.open(shot) as im:
         colours = im.convert("RGB").getcolors(maxcolors=1 << 20)
     assert colours is not None and len(colours) > 50  # text, table rules and plot colours, not a blank page
+
+
+def test_deploy_files_carry_measured_memory_limits(bench, dist, default_cfg):
+    from toolchain.deploy import MEMORY_MAX_MB, MEMORY_MIN_MB, deploy_paths
+
+    paths = deploy_paths(default_cfg.name, dist)
+    plan = json.loads(paths["plan"].read_text())
+    assert {a["how"] for a in plan["actions"]} == {"wasm:0.1", "native", "docker"}
+    yaml_text, commands = paths["wskdeploy"].read_text(), paths["commands"].read_text()
+    for a in plan["actions"]:
+        assert MEMORY_MIN_MB <= a["memory_mb"] <= MEMORY_MAX_MB and a["memory_mb"] >= a["peak_rss_mb"], a
+        assert f"memorySize: {a['memory_mb']}" in yaml_text
+        assert f"wsk action update {a['name']} " in commands and f"--memory {a['memory_mb']}" in commands
+    manifest = json.loads(dist.manifest.read_text())
+    kinds = {e["kind"] for e in manifest["artifacts"]}
+    assert {"openwhisk-exec-zip", "oci-image", "wskdeploy-manifest", "wsk-commands", "wasm-host",
+            "wasm-preinit"} <= kinds

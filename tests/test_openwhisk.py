@@ -259,28 +259,39 @@ def test_packaged_actions_match_tensorflow(packaged, loaded_image):
 # The bad-input corpus through both protocols
 # ---------------------------------------------------------------------------------------------------------
 
-def _check_corpus_answer(name, expected, answer: dict):
-    if expected == "error":
-        assert set(answer) == {"error"} and answer["error"], (name, answer)
-    else:
-        assert "error" not in answer and len(answer["top5"]) == 5, (name, answer)
-
-
 def test_bad_inputs_through_the_action_server(server, packaged):
-    from bad_inputs import CORPUS
+    from bad_inputs import CORPUS, check_answer
 
     for name, request, expected in CORPUS:
         answer = server.post("/run", b'{"value": ' + request + b', "activation_id": "corpus"}')
         assert answer.status in (200, 400), (name, answer)
-        _check_corpus_answer(name, expected, answer.body)
+        check_answer(name, expected, answer.body)
     g = packaged["goldens"][0]
     assert server.run({"image": b64(g.image_bytes)}).body["index"] == g.tf_result["index"]  # still serving
 
 
 def test_bad_inputs_through_the_exec(exec_action, packaged):
-    from bad_inputs import CORPUS
+    from bad_inputs import CORPUS, check_answer
 
     for name, request, expected in CORPUS:
-        _check_corpus_answer(name, expected, exec_action.activate_raw(b'{"value": ' + request.replace(b"\n", b" ") + b"}"))
+        check_answer(name, expected, exec_action.activate_raw(b'{"value": ' + request.replace(b"\n", b" ") + b"}"))
     g = packaged["goldens"][0]
     assert exec_action.activate({"image": b64(g.image_bytes)})["index"] == g.tf_result["index"]
+
+
+def test_exec_memory_is_flat_after_warm_up(exec_action, packaged):
+    """A warm action serves for hours: RSS after 40 activations must not keep growing (an OOM-kill under
+    OpenWhisk's memory limit otherwise)."""
+    goldens = packaged["goldens"]
+
+    def rss_kib():
+        for line in open(f"/proc/{exec_action.proc.pid}/status"):
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+
+    for g in goldens * 2:  # warm-up: every image size once, twice
+        exec_action.activate({"image": b64(g.image_bytes)})
+    warm = rss_kib()
+    for i in range(40):
+        exec_action.activate({"image": b64(goldens[i % len(goldens)].image_bytes)}, activation_id=f"a{i}" * (i + 1))
+    assert rss_kib() - warm < 16 * 1024, (warm, rss_kib())

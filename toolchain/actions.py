@@ -139,6 +139,17 @@ class ExecAction:
 # action server: bare or in its image
 # ---------------------------------------------------------------------------------------------------------
 
+def vm_hwm_kib(pid: int) -> int | None:
+    """Peak RSS of a live process (VmHWM; unlike ru_maxrss it starts afresh at execve)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -259,13 +270,7 @@ class ServerAction:
             out = subprocess.run([*PODMAN_GLOBAL, "inspect", "--format", "{{.State.Pid}}", self.container],
                                  capture_output=True, text=True, timeout=60)
             pid = int(out.stdout.strip() or 0)
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-        except (OSError, ValueError):
-            pass
-        return None
+        return vm_hwm_kib(pid)
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)

@@ -70,16 +70,33 @@ def cwasm_path(model: str, target: AotTarget, dist: DistLayout) -> Path:
     return dist.aot_dir(model) / f"classify-{target.variant.removeprefix('wasm-')}.{target.name}.cwasm"
 
 
-def precompile_cwasm(cfg: ModelConfig, dist: DistLayout) -> list[Path]:
-    outs = []
+def preinit_cwasm_path(model: str, target: AotTarget, dist: DistLayout) -> Path:
+    return dist.aot_dir(model) / f"classify-{target.variant.removeprefix('wasm-')}.preinit.{target.name}.cwasm"
+
+
+def _jobs(cfg: ModelConfig, dist: DistLayout) -> list[tuple[AotTarget, Path, Path, str]]:
+    """(target, source module, .cwasm, stamp name): each target's optimised module, and for SIMD targets the
+    pre-initialised module when `invoke preinit` made one."""
+    from toolchain.preinit import preinit_path
+
+    jobs = []
     for target in aot_targets():
         src = optimized_wasm_path(cfg.name, target.variant, dist)
         if not src.is_file():
             raise StageError(f"{src} missing", hint=f"run `invoke optimize --model {cfg.name}` first")
+        jobs.append((target, src, cwasm_path(cfg.name, target, dist), f"aot-{target.name}"))
+        pre = preinit_path(cfg.name, dist)
+        if target.simd and pre.is_file():
+            jobs.append((target, pre, preinit_cwasm_path(cfg.name, target, dist), f"aot-preinit-{target.name}"))
+    return jobs
+
+
+def precompile_cwasm(cfg: ModelConfig, dist: DistLayout) -> list[Path]:
+    outs = []
+    for target, src, dst, stamp_name in _jobs(cfg, dist):
         python = runtime_python(target.name)
-        dst = cwasm_path(cfg.name, target, dist)
         inputs = digest_inputs([src, WORKER], {"target": target.name, "args": target.worker_args()})
-        stamp = dist.stamp(f"aot-{target.name}", cfg.name)
+        stamp = dist.stamp(stamp_name, cfg.name)
         if is_up_to_date(stamp, inputs, [dst]):
             log.info(f"aot: {dst.name} is up to date")
             outs.append(dst)
@@ -98,7 +115,10 @@ def precompile_cwasm(cfg: ModelConfig, dist: DistLayout) -> list[Path]:
 
 
 def artifacts(model: str, dist: DistLayout) -> list[Artifact]:
-    return [Artifact(cwasm_path(model, t, dist), "cwasm", model, target="x86_64-unknown-linux-gnu",
-                     runtime="wasmtime", runtime_version=t.version, cpu_baseline=t.cpu_baseline,
-                     features=("simd128",) if t.simd else ())
-            for t in aot_targets()]
+    found = []
+    for t in aot_targets():
+        paths = [cwasm_path(model, t, dist)] + ([preinit_cwasm_path(model, t, dist)] if t.simd else [])
+        found += [Artifact(p, "cwasm", model, target="x86_64-unknown-linux-gnu", runtime="wasmtime",
+                           runtime_version=t.version, cpu_baseline=t.cpu_baseline,
+                           features=("simd128",) if t.simd else ()) for p in paths]
+    return found

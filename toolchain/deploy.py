@@ -64,11 +64,13 @@ def memory_limit_mb(peak_mb: float, what: str) -> int:
     return max(MEMORY_MIN_MB, wanted)
 
 
-def _status_kib(pid: int, key: str = "VmHWM") -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1])
-    raise StageError(f"/proc/{pid}/status has no {key}")
+def _status_kib(pid: int) -> int:
+    from toolchain.actions import vm_hwm_kib
+
+    kib = vm_hwm_kib(pid)
+    if kib is None:
+        raise StageError(f"cannot read the peak memory of process {pid} (it exited early?)")
+    return kib
 
 
 def measure_exec_peak_mb(zip_path: Path, request: dict) -> float:

@@ -21,7 +21,7 @@ SCHEMA_VERSION = 1
 
 KINDS = ("frozen-pb", "onnx", "nnef", "golden-set", "native-cli", "native-server", "native-exec", "wasm-cli",
          "wasm-opt", "wasm-preinit", "cwasm", "openwhisk-wasm-zip", "openwhisk-exec-zip", "oci-image",
-         "wskdeploy-manifest", "wsk-commands", "openwhisk-actions")
+         "wskdeploy-manifest", "wsk-commands", "openwhisk-actions", "wasm-host")
 
 PYTHON_TOOLS = ("tensorflow-cpu", "keras", "tf2onnx", "onnx", "onnxruntime", "tract", "wasmtime", "numpy", "pillow")
 COMMAND_TOOLS = {"rustc": ["/usr/bin/rustc", "--version"], "cargo": ["/usr/bin/cargo", "--version"],
@@ -72,12 +72,13 @@ def tool_versions() -> dict:
 
 def artifacts_for_model(model: str, dist: DistLayout) -> list[Artifact]:
     """Every artifact of ``model`` that exists in dist/, as each stage lays it out."""
-    from toolchain import aot, deploy, guest, image, package
+    from toolchain import aot, deploy, guest, host, image, package, preinit
 
     found = [Artifact(dist.frozen_pb(model), "frozen-pb", model), Artifact(dist.onnx(model), "onnx", model),
              Artifact(dist.golden_dir(model) / "index.json", "golden-set", model)]
     found += guest.artifacts(model, dist) + aot.artifacts(model, dist) + package.artifacts(model, dist)
-    found += image.artifacts(model, dist) + deploy.artifacts(model, dist)
+    found += image.artifacts(model, dist) + deploy.artifacts(model, dist) + preinit.artifacts(model, dist)
+    found += host.artifacts(model, dist)
     return [a for a in found if a.path.is_file()]
 
 

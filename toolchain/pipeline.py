@@ -9,11 +9,15 @@ from toolchain.config import DistLayout, ModelConfig
 
 
 def build_all(cfg: ModelConfig, dist: DistLayout) -> None:
+    """pb → onnx → goldens → guest (native, wasm) → wasm-opt → pre-initialised module → .cwasm; and the Rust
+    wasm host the benchmark uses for cold starts."""
     from toolchain.aot import precompile_cwasm
     from toolchain.convert import convert_pb_to_onnx
     from toolchain.golden import make_goldens
     from toolchain.guest import build_guest
+    from toolchain.host import build_wasm_host
     from toolchain.model import ensure_frozen_model
+    from toolchain.preinit import preinitialize_guest
     from toolchain.wasm import optimize_guest
 
     ensure_frozen_model(cfg, dist)
@@ -21,7 +25,9 @@ def build_all(cfg: ModelConfig, dist: DistLayout) -> None:
     make_goldens(cfg, dist)
     build_guest(cfg, dist)
     optimize_guest(cfg, dist)
+    preinitialize_guest(cfg, dist)
     precompile_cwasm(cfg, dist)
+    build_wasm_host(dist)
 
 
 def package_all(cfg: ModelConfig, dist: DistLayout, measure: bool = True) -> None:

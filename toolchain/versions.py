@@ -14,3 +14,12 @@ WASMTIME_TARGETS = {
 # Debian's compiler pair used for both native and wasm builds (rustup cannot add targets here).
 RUSTC = "/usr/bin/rustc"
 CARGO = "/usr/bin/cargo"
+
+# The Rust wasm host (guest/host) embeds the wasmtime crate at the Python package's major version (50), which
+# needs rustc >= 1.97: Debian's is 1.96, so it is built with the rustup nightly installed on these machines.
+HOST_TOOLCHAIN = "nightly"
+HOST_RUSTC_EXPECTED = "1.97.0-nightly"
+
+# Wizer, the wasm pre-initialiser: the prebuilt Linux binary from npm, pinned by version and digest.
+WIZER_NPM = "@bytecodealliance/wizer-linux-x64@11.0.3"
+WIZER_SHA256 = "a081ff0c2f2689e84680189d1a17b3369bab8c8c04490c5ee8179cba44a34a98"

@@ -17,7 +17,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from toolchain.bench.stats import run_measured, vm_hwm_kib
+from toolchain.actions import vm_hwm_kib
+from toolchain.bench.stats import run_measured
 from toolchain.config import DistLayout, ModelConfig
 from toolchain.runtimes import make_runtime
 from toolchain.runtimes.guest_base import image_request
@@ -72,6 +73,16 @@ class Probe:
     def artifact(self) -> Path | None:
         return None
 
+    @staticmethod
+    def time_calls(n: int, call) -> list[float]:
+        """Milliseconds of each of ``n`` calls."""
+        out = []
+        for _ in range(n):
+            t = time.perf_counter()
+            call()
+            out.append((time.perf_counter() - t) * 1e3)
+        return out
+
     def warm(self, n: int) -> list[float]:
         raise NotImplementedError
 
@@ -99,12 +110,7 @@ class PythonProbe(Probe):
         return self.dist.frozen_pb(self.cfg.name) if self.name == "tf" else self.dist.onnx(self.cfg.name)
 
     def warm(self, n):
-        out = []
-        for _ in range(n):
-            t = time.perf_counter()
-            self.rt.classify(self.image)
-            out.append((time.perf_counter() - t) * 1e3)
-        return out
+        return self.time_calls(n, lambda: self.rt.classify(self.image))
 
     def cold(self):
         argv = [sys.executable, "-m", "toolchain.bench.cold", self.name, str(self.cfg.config_path),
@@ -157,14 +163,26 @@ class NativeProbe(Probe):
 
 
 class WasmProbe(Probe):
-    """The SIMD guest in wasmtime (PyPI, same major as the AOT target): JIT from .wasm or the AOT .cwasm."""
+    """The SIMD guest in wasmtime 50: warm inside one instance (wasmtime-py); cold starts and fresh instances
+    in the Rust host (`dist/hosts/wasm-host`, the wasmtime crate) when it is built, else in a Python worker."""
 
     def __init__(self, runtime: str, *args):
+        from toolchain.host import host_path
+
         super().__init__(*args)
         self.name = runtime
         self.rt = make_runtime(runtime, self.cfg, self.dist)
         self.rt.load()
-        self.cold_is = "new host process (Python + wasmtime) → first result"
+        self.host = host_path(self.dist) if host_path(self.dist).is_file() else None
+        self.cold_is = ("new wasm-host process (Rust, wasmtime 50) → first result" if self.host else
+                        "new host process (Python + wasmtime-py 50) → first result")
+
+    def _host_argv(self, *mode: str) -> list[str]:
+        from toolchain.aot import aot_target
+
+        target = aot_target("wasmtime-50")
+        flags = [a for f in target.cpu_flags for a in ("--cpu-flag", f)] if self.name != "wasm-jit" else []
+        return [str(self.host), mode[0], str(self.artifact()), *mode[1:], "--simd", *flags]
 
     def artifact(self):
         return self.rt._artifact()
@@ -177,11 +195,27 @@ class WasmProbe(Probe):
 
     def instance(self) -> float:
         """A fresh instance from the loaded module → result (what a warm executor pays per activation)."""
+        if self.host:
+            ms, code, out, err, rss = run_measured(self._host_argv("bench", "1"), self.request)
+            if code != 0:
+                raise RuntimeError(f"{self.name}: wasm-host bench failed: {out[-300:]!r} {err[-300:]!r}")
+            return json.loads(out.splitlines()[-1])["instance_ms"][0]
         t = time.perf_counter()
         self.rt.call(self.request)
         return (time.perf_counter() - t) * 1e3
 
     def cold(self):
+        if self.host:
+            ms, code, out, err, rss = run_measured([*self._host_argv("run"), "--phases"], self.request)
+            if code != 0:
+                raise RuntimeError(f"{self.name} cold run failed: {out[-300:]!r} {err[-300:]!r}")
+            self._rss(rss)
+            phases = next(json.loads(line)["host_phases_ms"] for line in reversed(err.decode().splitlines())
+                          if line.startswith('{"host_phases_ms"'))
+            return ms, phases
+        return self._cold_python()
+
+    def _cold_python(self):
         from toolchain.aot import WORKER, aot_target
         from toolchain.venvs import runtime_python
 
@@ -285,11 +319,7 @@ class ExecProbe(Probe):
         return exec_zip_path(self.cfg.name, self.dist)
 
     def warm(self, n):
-        out = []
-        for _ in range(n):
-            t = time.perf_counter()
-            self.action.activate(self.value)
-            out.append((time.perf_counter() - t) * 1e3)
+        out = self.time_calls(n, lambda: self.action.activate(self.value))
         self._rss(vm_hwm_kib(self.action.proc.pid))
         return out
 
@@ -346,14 +376,13 @@ class ContainerProbe(Probe):
 
         return image_path(self.cfg.name, self.dist)
 
+    def _run(self):
+        answer = self.server.run(self.value)
+        if answer.status != 200 or "error" in answer.body:
+            raise RuntimeError(f"container answered {answer}")
+
     def warm(self, n):
-        out = []
-        for _ in range(n):
-            t = time.perf_counter()
-            answer = self.server.run(self.value)
-            out.append((time.perf_counter() - t) * 1e3)
-            if answer.status != 200 or "error" in answer.body:
-                raise RuntimeError(f"container answered {answer}")
+        out = self.time_calls(n, self._run)
         self._rss(self.server.peak_rss_kib())
         return out
 
@@ -394,6 +423,7 @@ PROBES = {
     "native-tract": NativeProbe,
     "wasm-jit": lambda *a: WasmProbe("wasm-jit", *a),
     "wasm-aot": lambda *a: WasmProbe("wasm-aot", *a),
+    "wasm-preinit-aot": lambda *a: WasmProbe("wasm-preinit-aot", *a),
     "wasm01-aot": Wasm01Probe,
     "actionloop-exec": ExecProbe,
     "container": ContainerProbe,

@@ -26,7 +26,8 @@ from toolchain.golden import load_goldens
 SCHEMA_VERSION = 1
 PHOTO = "chelsea.png"
 NOISY_SPREAD = 0.25
-WASM_MODES = {"jit": ("wasm-jit",), "aot": ("wasm-aot", "wasm01-aot"), "all": ("wasm-jit", "wasm-aot", "wasm01-aot")}
+WASM_MODES = {"jit": ("wasm-jit",), "aot": ("wasm-aot", "wasm-preinit-aot", "wasm01-aot"),
+              "all": ("wasm-jit", "wasm-aot", "wasm-preinit-aot", "wasm01-aot")}
 
 
 @dataclass(frozen=True)
@@ -88,9 +89,13 @@ def _build_s(name: str, cfg: ModelConfig, dist: DistLayout) -> float | None:
               "actionloop-exec": [f"guest/{m}/classify"], "container": [f"guest/{m}/classify"],
               "wasm-jit": [f"guest/{m}/classify-simd.wasm", f"guest/{m}/classify-simd.opt.wasm"],
               "wasm-aot": [f"guest/{m}/classify-simd.wasm", f"guest/{m}/classify-simd.opt.wasm"],
+              "wasm-preinit-aot": [f"guest/{m}/classify-simd.wasm", f"guest/{m}/classify-simd.opt.wasm",
+                                   f"guest/{m}/classify-simd.preinit.wasm"],
               "wasm01-aot": [f"guest/{m}/classify-nosimd.wasm", f"guest/{m}/classify-nosimd.opt.wasm"]}
     if name == "wasm-aot":
-        chains[name] += [k for k in times if k.startswith(f"aot/{m}/classify-simd.")]
+        chains[name] += [k for k in times if k.startswith(f"aot/{m}/classify-simd.wasmtime")]
+    if name == "wasm-preinit-aot":
+        chains[name] += [k for k in times if k.startswith(f"aot/{m}/classify-simd.preinit.")]
     if name == "wasm01-aot":
         chains[name] += [k for k in times if k.startswith(f"aot/{m}/classify-nosimd.")]
     parts = [times[k] for k in chains.get(name, []) if k in times]
@@ -194,7 +199,9 @@ def ratios(rt: dict) -> dict:
              "wasm_aot_cold_over_wasm_warm": (cold("wasm-aot"), warm("wasm-aot")),
              "native_cold_over_native_warm": (cold("native-tract"), warm("native-tract")),
              "container_cold_over_wasm01_cold": (cold("container"), cold("wasm01-aot")),
-             "preinit_cold_over_wasm_warm": (cold("wasm-preinit-aot"), warm("wasm-aot"))}
+             "preinit_cold_over_wasm_warm": (cold("wasm-preinit-aot"), warm("wasm-aot")),
+             "preinit_instance_over_wasm_warm": (rt.get("wasm-preinit-aot", {}).get("instance_ms", {}).get("median"),
+                                                 warm("wasm-aot"))}
     return {k: round(a / b, 3) for k, (a, b) in pairs.items() if a and b}
 
 

@@ -34,11 +34,22 @@ def spread(summary: dict) -> float:
     return round((summary["p95"] - summary["median"]) / summary["median"], 3) if summary["median"] else 0.0
 
 
+TIME = "/usr/bin/time"  # GNU time (Debian package "time")
+
+
 def run_measured(argv: list[str], stdin: bytes | None = None, env: dict | None = None,
                  timeout: float = 600) -> tuple[float, int, bytes, bytes, int]:
-    """Run a process to completion: (wall ms, exit code, stdout, stderr, peak RSS KiB from wait4)."""
+    """Run a process to completion: (wall ms, exit code, stdout, stderr, peak RSS KiB).
+
+    The peak comes from GNU time, not from our own wait4: Linux carries ru_maxrss across execve, so a child
+    forked from this (large) Python process would report the parent's RSS; forked from `time`, it starts small.
+    """
+    import tempfile
     import threading
 
+    rss_file = tempfile.NamedTemporaryFile(prefix="mib-rss-", delete=False)
+    rss_file.close()
+    argv = [TIME, "-f", "%M", "-o", rss_file.name, *argv]
     t = time.perf_counter()
     proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     out, err = bytearray(), bytearray()
@@ -55,7 +66,7 @@ def run_measured(argv: list[str], stdin: bytes | None = None, env: dict | None =
     proc.stdin.close()
     deadline = time.monotonic() + timeout
     while True:
-        pid, status, rusage = os.wait4(proc.pid, os.WNOHANG)
+        pid, status, _ = os.wait4(proc.pid, os.WNOHANG)
         if pid:
             break
         if time.monotonic() > deadline:
@@ -66,17 +77,13 @@ def run_measured(argv: list[str], stdin: bytes | None = None, env: dict | None =
     for th in threads:
         th.join()
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return ms, proc.returncode, bytes(out), bytes(err), rusage.ru_maxrss
-
-
-def vm_hwm_kib(pid: int) -> int | None:
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return None
+        peak = int(Path(rss_file.name).read_text().split()[-1])
+    except (ValueError, IndexError):  # the command could not be run; GNU time wrote why instead
+        peak = 0
+    finally:
+        os.unlink(rss_file.name)
+    return ms, proc.returncode, bytes(out), bytes(err), peak
 
 
 class Progress:

@@ -34,6 +34,20 @@ IMPORTED = time.perf_counter()
 OLD_API = not hasattr(wasmtime.Store, "set_wasi")  # 0.23: Store-bound linker and WasiInstance
 
 
+DEADLINE_TICKS = 120  # seconds per call: the engine's epoch advances once a second (see make_engine)
+
+
+def _tick(engine) -> None:
+    import threading
+
+    def run():
+        while True:
+            time.sleep(1)
+            engine.increment_epoch()
+
+    threading.Thread(target=run, daemon=True).start()
+
+
 def make_engine(simd: bool, cpu_flags: list[str]):
     config = wasmtime.Config()
     config.wasm_simd = simd
@@ -43,7 +57,10 @@ def make_engine(simd: bool, cpu_flags: list[str]):
         config.target = "x86_64-unknown-linux-gnu"
         for flag in cpu_flags:
             config.cranelift_flag_enable(flag)
-    return wasmtime.Engine(config)
+    engine = wasmtime.Engine(config)
+    if not OLD_API:
+        _tick(engine)
+    return engine
 
 
 def instantiate(engine, module, argv: list[str], stdin: str | None = None, stdout: str | None = None):
@@ -61,6 +78,7 @@ def instantiate(engine, module, argv: list[str], stdin: str | None = None, stdou
         exports = instance.exports
         return store, (lambda name: exports[name]), (lambda f, *a: f(*a))
     store.set_wasi(wasi)
+    store.set_epoch_deadline(DEADLINE_TICKS)  # a runaway guest traps instead of hanging the worker
     linker = wasmtime.Linker(engine)
     linker.define_wasi()
     instance = linker.instantiate(store, module)

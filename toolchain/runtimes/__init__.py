@@ -10,11 +10,11 @@ from toolchain.runtimes.onnxruntime import OnnxRuntime1T, OnnxRuntimeDefault
 from toolchain.runtimes.tf import TensorFlowRuntime
 from toolchain.runtimes.native_cli import NativeCli
 from toolchain.runtimes.tract_py import TractPython
-from toolchain.runtimes.wasm import WasmAot, WasmJit
+from toolchain.runtimes.wasm import WasmAot, WasmJit, WasmPreinitAot
 from toolchain.runtimes.wasm01 import Wasm01Aot
 
 REGISTRY: list[type[Runtime]] = [TensorFlowRuntime, OnnxRuntime1T, OnnxRuntimeDefault, TractPython,
-                                 NativeCli, WasmJit, WasmAot, Wasm01Aot, ActionloopExec, Container]
+                                 NativeCli, WasmJit, WasmAot, WasmPreinitAot, Wasm01Aot, ActionloopExec, Container]
 
 
 def runtime_names() -> list[str]:

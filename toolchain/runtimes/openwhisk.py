@@ -16,7 +16,7 @@ def activation_value(request: bytes, debug: bool):
     """The request as an activation value; bytes that are not JSON stay raw (the actions must refuse them)."""
     try:
         value = json.loads(request)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if debug and isinstance(value, dict):
         value = {**value, "debug": True}

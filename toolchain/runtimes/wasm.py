@@ -127,3 +127,19 @@ class WasmAot(CwasmArtifact, WasmJit):
                 raise StageError(f"{self._artifact()} does not load under wasmtime {target.version} configured for "
                                  f"{target.cpu_baseline}: {str(exc).strip().splitlines()[-1]}",
                                  hint="rebuild it with `invoke aot`") from exc
+
+
+class WasmPreinitAot(WasmAot):
+    """The Wizer-pre-initialised SIMD module's `.cwasm`: instances start with the model already loaded."""
+
+    name = "wasm-preinit-aot"
+    description = "pre-initialised wasm guest (Wizer snapshot, SIMD), AOT .cwasm, an instance per request"
+
+    def _artifact(self) -> Path:
+        from toolchain.aot import preinit_cwasm_path
+
+        return preinit_cwasm_path(self.cfg.name, self._target(), self.dist)
+
+    def unavailable_reason(self):
+        path = self._artifact()
+        return None if path.is_file() else f"{path} missing: run `invoke build` (preinit needs npm for Wizer)"

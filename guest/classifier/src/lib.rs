@@ -154,6 +154,14 @@ pub fn warm_up() -> Result<()> {
     model().map(|_| ())
 }
 
+/// Wizer's initialisation hook (`toolchain/preinit.py`): the model is parsed and optimised into
+/// linear memory, which Wizer then snapshots into the module, so instances start with it ready.
+#[cfg(target_arch = "wasm32")]
+#[export_name = "wizer-initialize"]
+pub extern "C" fn wizer_initialize() {
+    let _ = warm_up(); // an error stays in MODEL and is reported by the first request
+}
+
 /// Run the model on an NHWC tensor of the config's shape; returns the probability vector.
 pub fn infer(tensor: &[f32]) -> Result<Vec<f32>> {
     if tensor.len() != input_len() {

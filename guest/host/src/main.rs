@@ -1,0 +1,242 @@
+//! `wasm-host`: runs the wasm guest the way a serverless executor does, so cold starts are timed
+//! without an interpreter's start-up. Sandboxed: no preopened directories, no environment, a memory
+//! cap and a wall-clock deadline (epoch interruption).
+//!
+//!   wasm-host run MODULE [OPTIONS] [-- GUEST_ARGS...] < request.json
+//!       one request in a fresh process: stdout/stderr are the guest's; exit status is the guest's
+//!       (1 with an {"error"} line when the host stops the guest)
+//!   wasm-host bench MODULE N [OPTIONS] < request.json
+//!       load once, then N fresh instances each classifying the request; prints JSON timings
+//!
+//! OPTIONS: --simd  --cpu-flag FLAG (repeatable; Cranelift flags of the .cwasm's baseline)
+//!          --memory-mb N (default 512)  --timeout-s N (default 60)  --phases (timings on stderr)
+//!
+//! MODULE is a .cwasm (deserialized; compiled by wasmtime 50 with the same settings) or a .wasm
+//! (compiled here, JIT).
+
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+use wasmtime::{Collector, Config, Engine, Linker, Module, Store, StoreLimits, StoreLimitsBuilder, Trap};
+use wasmtime_wasi::p1::{self, WasiP1Ctx};
+use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
+use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
+
+const TICK: Duration = Duration::from_millis(100);
+const OUTPUT_CAP: usize = 64 << 20;
+
+struct Options {
+    module: String,
+    simd: bool,
+    cpu_flags: Vec<String>,
+    memory_mb: usize,
+    timeout_s: u64,
+    phases: bool,
+    guest_args: Vec<String>,
+    count: usize,
+}
+
+struct Host {
+    wasi: WasiP1Ctx,
+    limits: StoreLimits,
+}
+
+struct Outcome {
+    code: i32,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+}
+
+fn usage() -> ! {
+    eprintln!("usage: wasm-host run MODULE [--simd] [--cpu-flag F]... [--memory-mb N] [--timeout-s N] [--phases] [-- ARGS...] < request");
+    eprintln!("       wasm-host bench MODULE N [same options] < request");
+    std::process::exit(2);
+}
+
+fn parse(args: &[String], bench: bool) -> Options {
+    let mut it = args.iter();
+    let module = it.next().cloned().unwrap_or_else(|| usage());
+    let count = if bench {
+        it.next().and_then(|n| n.parse().ok()).unwrap_or_else(|| usage())
+    } else {
+        1
+    };
+    let mut o = Options {
+        module,
+        simd: false,
+        cpu_flags: vec![],
+        memory_mb: 512,
+        timeout_s: 60,
+        phases: false,
+        guest_args: vec![],
+        count,
+    };
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--simd" => o.simd = true,
+            "--phases" => o.phases = true,
+            "--cpu-flag" => o.cpu_flags.push(it.next().cloned().unwrap_or_else(|| usage())),
+            "--memory-mb" => o.memory_mb = it.next().and_then(|v| v.parse().ok()).unwrap_or_else(|| usage()),
+            "--timeout-s" => o.timeout_s = it.next().and_then(|v| v.parse().ok()).unwrap_or_else(|| usage()),
+            "--" => o.guest_args = it.by_ref().cloned().collect(),
+            _ => usage(),
+        }
+    }
+    o
+}
+
+/// The engine configuration the AOT stage compiles with (toolchain/hosts/wasmtime_worker.py):
+/// any difference makes a .cwasm refuse to load.
+fn engine(o: &Options) -> wasmtime::Result<Engine> {
+    let mut cfg = Config::new();
+    cfg.wasm_simd(o.simd).epoch_interruption(true);
+    // wasmtime-py's default; the .cwasm records it.
+    cfg.collector(Collector::DeferredReferenceCounting);
+    if !o.cpu_flags.is_empty() {
+        cfg.target("x86_64-unknown-linux-gnu")?;
+        for flag in &o.cpu_flags {
+            // SAFETY: the flags describe the CPU baseline the .cwasm was compiled for; the caller
+            // runs this host only on CPUs that have them (the toolchain checks the baseline).
+            unsafe {
+                cfg.cranelift_flag_enable(flag);
+            }
+        }
+    }
+    let engine = Engine::new(&cfg)?;
+    let ticker = engine.clone();
+    std::thread::spawn(move || loop {
+        std::thread::sleep(TICK);
+        ticker.increment_epoch();
+    });
+    Ok(engine)
+}
+
+fn load(engine: &Engine, path: &str) -> wasmtime::Result<Module> {
+    if path.ends_with(".cwasm") {
+        // SAFETY: the .cwasm comes from this toolchain's AOT stage (wasmtime 50, same settings).
+        unsafe { Module::deserialize_file(engine, path) }
+    } else {
+        Module::from_file(engine, path)
+    }
+}
+
+/// One fresh instance: WASI with only stdin/stdout/stderr and argv, capped memory, a deadline.
+fn run_instance(engine: &Engine, module: &Module, o: &Options, request: &[u8]) -> wasmtime::Result<Outcome> {
+    let stdout = MemoryOutputPipe::new(OUTPUT_CAP);
+    let stderr = MemoryOutputPipe::new(OUTPUT_CAP);
+    let mut argv = vec!["classify".to_string()];
+    argv.extend(o.guest_args.iter().cloned());
+    let wasi = WasiCtxBuilder::new()
+        .args(&argv)
+        .stdin(MemoryInputPipe::new(request.to_vec()))
+        .stdout(stdout.clone())
+        .stderr(stderr.clone())
+        .build_p1();
+    let limits = StoreLimitsBuilder::new().memory_size(o.memory_mb << 20).build();
+    let mut store = Store::new(engine, Host { wasi, limits });
+    store.limiter(|h| &mut h.limits);
+    let ticks = (o.timeout_s * 1000).div_ceil(TICK.as_millis() as u64);
+    store.set_epoch_deadline(ticks.max(1));
+    let mut linker: Linker<Host> = Linker::new(engine);
+    p1::add_to_linker_sync(&mut linker, |h| &mut h.wasi)?;
+    let instance = linker.instantiate(&mut store, module)?;
+    let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
+    let code = match start.call(&mut store, ()) {
+        Ok(()) => 0,
+        Err(e) => {
+            if let Some(exit) = e.downcast_ref::<I32Exit>() {
+                exit.0
+            } else if let Some(Trap::Interrupt) = e.downcast_ref::<Trap>() {
+                return Ok(host_error(format!(
+                    "the guest ran longer than {} s and was stopped; raise --timeout-s if the input is legitimate",
+                    o.timeout_s
+                )));
+            } else {
+                let first = format!("{e}");
+                return Ok(host_error(format!(
+                    "the guest trapped ({}); with --memory-mb {} it may have run out of memory",
+                    first.lines().next().unwrap_or("trap"),
+                    o.memory_mb
+                )));
+            }
+        }
+    };
+    drop(store);
+    Ok(Outcome { code, stdout: stdout.contents().to_vec(), stderr: stderr.contents().to_vec() })
+}
+
+fn host_error(message: String) -> Outcome {
+    let line = serde_json::json!({ "error": message }).to_string() + "\n";
+    Outcome { code: 1, stdout: line.into_bytes(), stderr: vec![] }
+}
+
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
+}
+
+fn read_stdin() -> Vec<u8> {
+    let mut request = Vec::new();
+    if let Err(e) = std::io::stdin().read_to_end(&mut request) {
+        fail(&format!("cannot read the request from stdin: {e}"));
+    }
+    request
+}
+
+fn fail(message: &str) -> ! {
+    println!("{}", serde_json::json!({ "error": message }));
+    std::process::exit(1);
+}
+
+fn main() {
+    let process_start = Instant::now();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (cmd, rest) = args.split_first().unwrap_or_else(|| usage());
+    let bench = match cmd.as_str() {
+        "run" => false,
+        "bench" => true,
+        _ => usage(),
+    };
+    let o = parse(rest, bench);
+    let request = read_stdin();
+    let t = Instant::now();
+    let engine = engine(&o).unwrap_or_else(|e| fail(&format!("cannot configure wasmtime: {e}")));
+    let engine_ms = ms(t.elapsed());
+    let t = Instant::now();
+    let module = load(&engine, &o.module)
+        .unwrap_or_else(|e| fail(&format!("cannot load {}: {e}; rebuild it with `invoke aot`", o.module)));
+    let load_ms = ms(t.elapsed());
+
+    if bench {
+        let mut samples = Vec::with_capacity(o.count);
+        for _ in 0..o.count {
+            let t = Instant::now();
+            let out = run_instance(&engine, &module, &o, &request)
+                .unwrap_or_else(|e| fail(&format!("instantiation failed: {e}")));
+            if out.code != 0 {
+                fail(&format!("the guest failed: {}", String::from_utf8_lossy(&out.stdout)));
+            }
+            samples.push(ms(t.elapsed()));
+        }
+        println!(
+            "{}",
+            serde_json::json!({"engine_ms": engine_ms, "load_module_ms": load_ms, "instance_ms": samples})
+        );
+        return;
+    }
+
+    let t = Instant::now();
+    let out = run_instance(&engine, &module, &o, &request)
+        .unwrap_or_else(|e| fail(&format!("instantiation failed: {e}")));
+    let run_ms = ms(t.elapsed());
+    let _ = std::io::stdout().write_all(&out.stdout);
+    let _ = std::io::stderr().write_all(&out.stderr);
+    if o.phases {
+        eprintln!(
+            "{}",
+            serde_json::json!({"host_phases_ms": {"engine": engine_ms, "load_module": load_ms,
+                                                  "instantiate_and_run": run_ms,
+                                                  "total_in_process": ms(process_start.elapsed())}})
+        );
+    }
+    let _ = std::io::stdout().flush();
+    std::process::exit(out.code);
+}

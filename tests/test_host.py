@@ -1,0 +1,72 @@
+"""The Rust wasm host: the AOT modules run in it, and its sandbox (no files, no environment, a memory cap, a
+deadline) ends a guest that overreaches with a clear error instead of a crash."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def hosted(built, dist):
+    from toolchain.aot import aot_target, cwasm_path, preinit_cwasm_path
+    from toolchain.golden import load_goldens
+    from toolchain.host import host_path
+    from toolchain.runtimes.guest_base import image_request
+
+    default_model = built
+    target = aot_target("wasmtime-50")
+    flags = [a for f in target.cpu_flags for a in ("--cpu-flag", f)]
+    golden = next(g for g in load_goldens(default_model, dist) if g.kind == "photo")
+    return {"host": str(host_path(dist)), "flags": ["--simd", *flags], "golden": golden,
+            "request": image_request(golden.image_bytes),
+            "modules": {"aot": str(cwasm_path(default_model.name, target, dist)),
+                        "preinit": str(preinit_cwasm_path(default_model.name, target, dist))}}
+
+
+def run_host(h, module: str, *extra: str, request: bytes | None = None):
+    return subprocess.run([h["host"], "run", h["modules"][module], *h["flags"], *extra],
+                          input=h["request"] if request is None else request, capture_output=True, timeout=300)
+
+
+@pytest.mark.parametrize("module", ["aot", "preinit"])
+def test_modules_classify_in_the_rust_host(hosted, module):
+    proc = run_host(hosted, module, "--phases")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["index"] == hosted["golden"].tf_result["index"]
+    phases = json.loads(proc.stderr.decode().strip().splitlines()[-1])["host_phases_ms"]
+    assert set(phases) == {"engine", "load_module", "instantiate_and_run", "total_in_process"}
+
+
+def test_the_preinitialised_module_skips_the_model_load(hosted):
+    """--bench reports the guest's own model-load time: near zero once Wizer has run it at build time."""
+    def load_ms(module):
+        proc = run_host(hosted, module, "--", "--bench", "1")
+        return json.loads(proc.stderr.decode().strip().splitlines()[-1])["load_ms"]
+
+    assert load_ms("preinit") < 5 < load_ms("aot")
+
+
+def test_memory_cap_stops_the_guest_with_an_error(hosted):
+    proc = run_host(hosted, "aot", "--memory-mb", "48")
+    answer = json.loads(proc.stdout.decode().strip().splitlines()[-1])
+    assert proc.returncode == 1 and set(answer) == {"error"}, proc
+    assert "memory" in answer["error"] or "instantiation" in answer["error"], answer
+
+
+def test_deadline_stops_a_runaway_guest(hosted):
+    # --bench 1000 classifies for over a minute; a 1 s deadline must end it with the error contract
+    proc = run_host(hosted, "aot", "--timeout-s", "1", "--", "--bench", "1000")
+    answer = json.loads(proc.stdout.decode().strip().splitlines()[-1])
+    assert proc.returncode == 1 and "longer than 1 s" in answer["error"], proc
+
+
+def test_bad_request_and_missing_module_get_the_error_contract(hosted):
+    proc = run_host(hosted, "aot", request=b"{not json")
+    assert proc.returncode == 1 and set(json.loads(proc.stdout)) == {"error"}
+    bad = subprocess.run([hosted["host"], "run", "/nonexistent.cwasm"], input=b"{}", capture_output=True, timeout=60)
+    assert bad.returncode == 1 and "cannot load" in json.loads(bad.stdout)["error"]

@@ -1,0 +1,71 @@
+"""The Rust wasm host (`guest/host`, wasmtime 50 crate): what the benchmark uses for wasm cold starts, so an
+interpreter's start-up is not charged to wasm, and what a serverless executor embedding wasmtime looks like."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from toolchain import log
+from toolchain.config import CACHE_DIR, REPO_ROOT, DistLayout
+from toolchain.errors import StageError
+from toolchain.fsutil import atomic_path, record_build_seconds
+from toolchain.manifest import Artifact
+from toolchain.versions import HOST_RUSTC_EXPECTED, HOST_TOOLCHAIN
+
+HOST_DIR = REPO_ROOT / "guest" / "host"
+NATIVE_TARGET = "x86_64-unknown-linux-gnu"
+
+
+def host_path(dist: DistLayout) -> Path:
+    return dist.root / "hosts" / "wasm-host"
+
+
+def _rustup(*args: str) -> list[str]:
+    rustup = shutil.which("rustup") or str(Path.home() / ".cargo" / "bin" / "rustup")
+    return [rustup, "run", HOST_TOOLCHAIN, *args]
+
+
+def host_toolchain_problem() -> str | None:
+    """None if the toolchain that can build wasmtime 50 is here; otherwise what is missing."""
+    try:
+        out = subprocess.run(_rustup("rustc", "--version"), capture_output=True, text=True, timeout=60)
+    except OSError:
+        return "rustup is not installed; the wasm host needs rustc >= 1.97 (wasmtime 50)"
+    if out.returncode != 0:
+        return f"the rustup toolchain {HOST_TOOLCHAIN!r} is not installed: {out.stderr.strip()[-300:]}"
+    if HOST_RUSTC_EXPECTED not in out.stdout:
+        log.info(f"warning: the wasm host was pinned with rustc {HOST_RUSTC_EXPECTED}, found {out.stdout.strip()}")
+    return None
+
+
+def build_wasm_host(dist: DistLayout) -> Path:
+    problem = host_toolchain_problem()
+    if problem:
+        raise StageError(problem, hint="install a nightly with rustup, or skip the Rust host (`invoke bench` then "
+                                       "uses the Python host for wasm cold starts)")
+    env = {k: v for k, v in os.environ.items() if k != "SOURCE_DATE_EPOCH"}
+    env.update({"CARGO_TARGET_DIR": str(CACHE_DIR / "cargo-target" / "host"), "CARGO_TERM_PROGRESS_WHEN": "never",
+                "RUSTFLAGS": f"--remap-path-prefix={REPO_ROOT}=/src --remap-path-prefix={Path.home()}=/home"})
+    started = time.perf_counter()
+    with log.step("cargo build wasm-host (wasmtime 50)"):
+        proc = subprocess.run(_rustup("cargo", "build", "--release", "--locked", "--target", NATIVE_TARGET),
+                              cwd=HOST_DIR, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise StageError(f"cargo build of the wasm host failed:\n{proc.stderr[-3000:]}")
+    built = Path(env["CARGO_TARGET_DIR"]) / NATIVE_TARGET / "release" / "wasm-host"
+    final = host_path(dist)
+    with atomic_path(final) as tmp:
+        shutil.copyfile(built, tmp)
+        os.chmod(tmp, 0o755)
+    record_build_seconds(dist.root, final, time.perf_counter() - started)
+    log.info(f"host: {final} ({final.stat().st_size:,} bytes)")
+    return final
+
+
+def artifacts(model: str, dist: DistLayout) -> list[Artifact]:
+    return [Artifact(host_path(dist), "wasm-host", model, target=NATIVE_TARGET, runtime="wasmtime",
+                     runtime_version="50.0.1")]
