@@ -128,12 +128,19 @@ def package(c, model=DEFAULT_MODEL, measure=True):
 
 
 @task(help={**MODEL_HELP, "runtime": "only these runtimes (repeatable); default: every available one",
-            "json": "print the parity report as JSON instead of a table"}, iterable=["runtime"])
+            "json": "print the parity report as JSON instead of a table",
+            "reproducible": "instead: a second clean build elsewhere must give byte-identical artifacts (~30 min)"},
+      iterable=["runtime"])
 @cli_errors
-def verify(c, model=DEFAULT_MODEL, runtime=None, json=False):
+def verify(c, model=DEFAULT_MODEL, runtime=None, json=False, reproducible=False):
     """Run the goldens through every available runtime; fail on divergence from TensorFlow."""
     from toolchain.verify import format_table, raise_on_divergence, report_json, verify as run_verify
 
+    if reproducible:
+        from toolchain.reproduce import verify_reproducible
+
+        verify_reproducible(model, DistLayout.default())
+        return
     report = run_verify(*_setup(model), runtimes=runtime or None)
     print(report_json(report) if json else format_table(report))
     raise_on_divergence(report)
@@ -185,6 +192,18 @@ def bench(c, model=DEFAULT_MODEL, all=False, jit=False, aot=False, runs=None, ro
         command=shlex.join(["invoke", "bench", *sys.argv[sys.argv.index("bench") + 1:]])
         if "bench" in sys.argv else "invoke bench")
     print(format_summary(run_and_write(cfg, dist, settings)))
+
+
+@task(help={**MODEL_HELP, "seconds": "how long the clients run (default 60)", "clients": "concurrent clients (2)",
+            "target": "container (the image under podman, default) or server (the bare binary)"})
+@cli_errors
+def load(c, model=DEFAULT_MODEL, seconds=60, clients=2, target="container"):
+    """Bounded load test on localhost: good and bad requests mixed; fails on any wrong answer or RSS growth."""
+    from toolchain.load import LoadSettings, run_load
+
+    if target not in ("container", "server"):
+        raise Exit("--target is container or server", code=2)
+    run_load(*_setup(model), LoadSettings(seconds=float(seconds), clients=int(clients), target=target))
 
 
 @task

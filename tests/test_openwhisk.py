@@ -295,3 +295,11 @@ def test_exec_memory_is_flat_after_warm_up(exec_action, packaged):
     for i in range(40):
         exec_action.activate({"image": b64(goldens[i % len(goldens)].image_bytes)}, activation_id=f"a{i}" * (i + 1))
     assert rss_kib() - warm < 16 * 1024, (warm, rss_kib())
+
+
+def test_a_short_load_run_answers_everything_and_stays_flat(packaged):
+    """`invoke load` bounded to a few seconds (the minute-long run is opt-in; README has its numbers)."""
+    from toolchain.load import LoadSettings, run_load
+
+    result = run_load(packaged["cfg"], packaged["dist"], LoadSettings(seconds=6, clients=2, target="server"))
+    assert result["ok"] and result["failed"] == 0 and result["requests"]["bad"] > 0

@@ -263,14 +263,16 @@ class ServerAction:
     def run(self, value, **fields) -> HttpAnswer:
         return self.post("/run", envelope(value, **fields))
 
+    def server_pid(self) -> int:
+        """The server's PID as seen from here (bare: the child; podman: the container's PID 1)."""
+        if not self.container:
+            return self.proc.pid
+        out = subprocess.run([*PODMAN_GLOBAL, "inspect", "--format", "{{.State.Pid}}", self.container],
+                             capture_output=True, text=True, timeout=60)
+        return int(out.stdout.strip() or 0)
+
     def peak_rss_kib(self) -> int | None:
-        """VmHWM of the server process (bare: the child; podman: the container's PID 1 as seen from here)."""
-        pid = self.proc.pid
-        if self.container:
-            out = subprocess.run([*PODMAN_GLOBAL, "inspect", "--format", "{{.State.Pid}}", self.container],
-                                 capture_output=True, text=True, timeout=60)
-            pid = int(out.stdout.strip() or 0)
-        return vm_hwm_kib(pid)
+        return vm_hwm_kib(self.server_pid())
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)

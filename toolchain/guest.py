@@ -19,7 +19,7 @@ from toolchain.config import CACHE_DIR, REPO_ROOT, DistLayout, ModelConfig
 from toolchain.errors import StageError
 from toolchain.fsutil import atomic_path, record_build_seconds
 from toolchain.manifest import Artifact
-from toolchain.versions import CARGO, RUSTC
+from toolchain.versions import CARGO, RUSTC, RUSTC_EXPECTED
 
 GUEST_DIR = REPO_ROOT / "guest"
 WASI_LIBC = Path("/usr/lib/wasm32-wasi")
@@ -108,8 +108,19 @@ def cargo_env(cfg: ModelConfig, variant: Variant, model_file: Path) -> dict[str,
     return env
 
 
+def warn_on_unpinned_rustc() -> None:
+    try:
+        found = subprocess.run([RUSTC, "--version"], capture_output=True, text=True, timeout=60).stdout.strip()
+    except OSError:
+        raise StageError(f"{RUSTC} not found", hint="run ./bootstrap.sh (Debian package rustc-web)")
+    if not found.startswith(RUSTC_EXPECTED + " "):
+        log.info(f"warning: {found} is not the {RUSTC_EXPECTED} this project was locked and measured with "
+                 f"(Debian updates rustc-web); the build may differ from the recorded digests")
+
+
 def cargo_build(cfg: ModelConfig, variant: Variant, model_file: Path, binary: str = "classify") -> Path:
     """Build one binary of the guest workspace for ``variant``; return the built file in the target dir."""
+    warn_on_unpinned_rustc()
     cmd = [CARGO, "build", "--release", "--locked", "--bin", binary, "--target", variant.target]
     if variant.is_wasm:
         cmd += ["-Zbuild-std=std,panic_abort"]

@@ -26,7 +26,9 @@ KINDS = ("frozen-pb", "onnx", "nnef", "golden-set", "native-cli", "native-server
 PYTHON_TOOLS = ("tensorflow-cpu", "keras", "tf2onnx", "onnx", "onnxruntime", "tract", "wasmtime", "numpy", "pillow")
 COMMAND_TOOLS = {"rustc": ["/usr/bin/rustc", "--version"], "cargo": ["/usr/bin/cargo", "--version"],
                  "wasm-opt": ["wasm-opt", "--version"], "wasm-strip": ["wasm-strip", "--version"],
-                 "podman": ["podman", "--version"]}
+                 "podman": ["podman", "--version"],
+                 "rustc-host": [str(Path.home() / ".cargo" / "bin" / "rustup"), "run", "nightly", "rustc", "--version"],
+                 "chromium": ["chromium", "--version"]}
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,9 @@ class Artifact:
 
 
 def tool_versions() -> dict:
-    versions = {"python": platform.python_version()}
+    from toolchain.versions import WIZER_NPM
+
+    versions = {"python": platform.python_version(), "wizer": WIZER_NPM}
     for dist_name in PYTHON_TOOLS:
         try:
             versions[dist_name] = metadata.version(dist_name)

@@ -14,6 +14,9 @@ WASMTIME_TARGETS = {
 # Debian's compiler pair used for both native and wasm builds (rustup cannot add targets here).
 RUSTC = "/usr/bin/rustc"
 CARGO = "/usr/bin/cargo"
+# What Cargo.lock and the measurements were made with. Debian's rustc-web follows security updates, so it
+# cannot be pinned by apt; a build with another version warns (toolchain/guest.py).
+RUSTC_EXPECTED = "rustc 1.96.0"
 
 # The Rust wasm host (guest/host) embeds the wasmtime crate at the Python package's major version (50), which
 # needs rustc >= 1.97: Debian's is 1.96, so it is built with the rustup nightly installed on these machines.

@@ -1,0 +1,60 @@
+"""`invoke verify --reproducible`: a second clean build of this commit, in another directory with empty caches
+and at another time, must give byte-identical artifacts (opt-in: it rebuilds everything, ~30 min here)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from toolchain import log
+from toolchain.config import REPO_ROOT, DistLayout
+from toolchain.errors import DivergenceError, StageError
+
+# Made from measurements on this machine, so they differ between builds by design.
+MACHINE_DEPENDENT_KINDS = {"wskdeploy-manifest", "wsk-commands", "openwhisk-actions"}
+
+
+def digests(manifest: Path) -> dict[str, str]:
+    entries = json.loads(manifest.read_text())["artifacts"]
+    return {e["path"]: e["sha256"] for e in entries if e["kind"] not in MACHINE_DEPENDENT_KINDS}
+
+
+def rebuild_elsewhere(model: str) -> Path:
+    """Clone HEAD into a temp dir and run `invoke build package` there with fresh caches; return its manifest."""
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
+                          check=True).stdout.strip()
+    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
+                            capture_output=True, text=True).stdout
+    if status.strip():
+        log.info("warning: the working tree has uncommitted changes; the second build uses the commit only")
+    root = Path(tempfile.mkdtemp(prefix="mib-rebuild-"))
+    clone = root / "src"
+    subprocess.run(["git", "clone", "-q", str(REPO_ROOT), str(clone)], check=True)
+    subprocess.run(["git", "checkout", "-q", head], cwd=clone, check=True)
+    env = {**os.environ, "MIB_DIST": str(root / "dist"), "MIB_CACHE": str(root / "cache"),
+           "PIP_NO_CACHE_DIR": "0"}
+    with log.step(f"second clean build of {head[:12]} in {clone}"):
+        proc = subprocess.run([sys.executable, "-m", "invoke", "build", "--model", model, "package", "--model", model,
+                               "--no-measure"], cwd=clone, env=env)
+    if proc.returncode != 0:
+        raise StageError(f"the second build failed (exit {proc.returncode}); its tree is kept at {root}")
+    return root / "dist" / "manifest.json"
+
+
+def verify_reproducible(model: str, dist: DistLayout) -> dict:
+    if not dist.manifest.is_file():
+        raise StageError(f"{dist.manifest} missing", hint="run `invoke build package` first")
+    first = digests(dist.manifest)
+    second = digests(rebuild_elsewhere(model))
+    differ = sorted(p for p in first.keys() & second.keys() if first[p] != second[p])
+    missing = sorted(first.keys() ^ second.keys())
+    report = {"compared": len(first.keys() & second.keys()), "differ": differ, "only_in_one": missing}
+    if differ or missing:
+        raise DivergenceError(f"builds differ: {len(differ)} artifacts differ ({', '.join(differ[:5])}), "
+                              f"{len(missing)} exist in one build only")
+    log.info(f"reproducible: {report['compared']} artifacts byte-identical across two clean builds")
+    return report
