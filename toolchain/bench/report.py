@@ -54,6 +54,17 @@ def tables(results: dict) -> list[tuple[str, list[str], list[list[str]]]]:
         out.append((f"Hybrid bridge: bursts of {sim['requests_per_burst']} requests, latency ms "
                     f"(crossover {_f(sim['crossover_ms'] / 1e3, 2)} s after the burst starts)",
                     ["rate /s", "policy", "median", "p95", "p99"], rows))
+    prof = results.get("profile", {})
+    if prof.get("tract_ops"):
+        ops = prof["tract_ops"]
+        out.append((f"Where inference time goes: {ops['engine']}, {_f(ops['total_ms'])} ms per image",
+                    ["op", "ms", "share", "kernel"],
+                    [[o["op"], _f(o["ms"], 2), f"{100 * o['share']:.1f} %", o["kernel"]] for o in ops["ops"][:8]]))
+    if prof.get("guest_phases"):
+        out.append(("Guest phases (median ms inside the guest)", ["runtime", "whole request", "inference",
+                                                                  "base64 + decode + preprocess"],
+                    [[n, _f(p["request_ms"]), _f(p["inference_ms"]), _f(p["decode_preprocess_ms"])]
+                     for n, p in prof["guest_phases"].items()]))
     if results["unavailable"]:
         out.append(("Not measured", ["runtime", "why"], [[k, v] for k, v in results["unavailable"].items()]))
     return out

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from toolchain import log
 from toolchain.bench.probes import PROBES, WasmProbe
+from toolchain.bench.profile import guest_phase_split, tract_op_profile
 from toolchain.bench.stats import Progress, spread, summarize
 from toolchain.config import DistLayout, ModelConfig
 from toolchain.errors import ConfigError
@@ -112,7 +113,7 @@ def run_bench(cfg: ModelConfig, dist: DistLayout, settings: BenchSettings) -> di
     names, missing = chosen_runtimes(cfg, dist, settings)
     rng = random.Random(settings.seed)
     per_round = max(1, settings.runs // settings.rounds)
-    steps = len(names) * (1 + 2 * settings.rounds + 2) + (2 if settings.hybrid else 0)
+    steps = len(names) * (1 + 2 * settings.rounds + 2) + 1 + (2 if settings.hybrid else 0)
     progress = Progress(steps)
     probes, data = {}, {}
     try:
@@ -144,6 +145,10 @@ def run_bench(cfg: ModelConfig, dist: DistLayout, settings: BenchSettings) -> di
                 if rps is not None:
                     throughput[name][f"{workers}_worker{'s' if workers > 1 else ''}"] = round(rps, 2)
                 progress.step(f"throughput {name} x{workers}")
+        profile = {"tract_ops": tract_op_profile(cfg, dist, golden.tensor),
+                   "guest_phases": {n: guest_phase_split(p, golden.image_bytes, golden.tensor)
+                                    for n, p in probes.items() if n in ("native-tract", "wasm-aot")}}
+        progress.step("profile")
     finally:
         for p in probes.values():
             p.close()
@@ -178,7 +183,7 @@ def run_bench(cfg: ModelConfig, dist: DistLayout, settings: BenchSettings) -> di
                             "pin_cpus": list(settings.pin_cpus), "seed": settings.seed},
                "runtimes": runtimes, "ratios": ratios(runtimes),
                "spread": {n: spread(r["warm_ms"]) for n, r in runtimes.items()},
-               "unavailable": missing}
+               "unavailable": missing, "profile": profile}
     results["noisy"] = sorted(n for n, s in results["spread"].items() if s > NOISY_SPREAD)
     if settings.hybrid:
         results["hybrid"] = hybrid_section(cfg, dist, runtimes, golden, progress, settings)
