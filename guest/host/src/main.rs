@@ -88,7 +88,8 @@ fn parse(args: &[String], bench: bool) -> Options {
 /// any difference makes a .cwasm refuse to load.
 fn engine(o: &Options) -> wasmtime::Result<Engine> {
     let mut cfg = Config::new();
-    cfg.wasm_simd(o.simd).epoch_interruption(true);
+    // relaxed SIMD builds on SIMD, and wasmtime enables it by default: both follow --simd.
+    cfg.wasm_simd(o.simd).wasm_relaxed_simd(o.simd).epoch_interruption(true);
     // wasmtime-py's default; the .cwasm records it.
     cfg.collector(Collector::DeferredReferenceCounting);
     if !o.cpu_flags.is_empty() {
