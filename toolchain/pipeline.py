@@ -15,9 +15,9 @@ def build_all(cfg: ModelConfig, dist: DistLayout) -> None:
     from toolchain.convert import convert_pb_to_onnx
     from toolchain.golden import make_goldens
     from toolchain.guest import build_guest
-    from toolchain.host import build_wasm_host
+    from toolchain.host import build_wasm_host, host_toolchain_problem
     from toolchain.model import ensure_frozen_model
-    from toolchain.preinit import preinitialize_guest
+    from toolchain.preinit import preinit_problem, preinitialize_guest
     from toolchain.wasm import optimize_guest
 
     ensure_frozen_model(cfg, dist)
@@ -25,9 +25,15 @@ def build_all(cfg: ModelConfig, dist: DistLayout) -> None:
     make_goldens(cfg, dist)
     build_guest(cfg, dist)
     optimize_guest(cfg, dist)
-    preinitialize_guest(cfg, dist)
+    if preinit_problem() is None:
+        preinitialize_guest(cfg, dist)
+    else:
+        log.info(f"warning: skipping the pre-initialised guest: {preinit_problem()}")
     precompile_cwasm(cfg, dist)
-    build_wasm_host(dist)
+    if host_toolchain_problem() is None:
+        build_wasm_host(dist)
+    else:  # the benchmark then times wasm cold starts in the Python host
+        log.info(f"warning: skipping the Rust wasm host: {host_toolchain_problem()}")
 
 
 def package_all(cfg: ModelConfig, dist: DistLayout, measure: bool = True) -> None:

@@ -29,6 +29,14 @@ def preinit_path(model: str, dist: DistLayout) -> Path:
     return dist.guest_dir(model) / "classify-simd.preinit.wasm"
 
 
+def preinit_problem() -> str | None:
+    """None if Wizer is installed or can be (npm is here); otherwise why not."""
+    version = WIZER_NPM.rsplit("@", 1)[1]
+    if (CACHE_DIR / "tools" / f"wizer-{version}" / "wizer").is_file() or shutil.which("npm"):
+        return None
+    return "npm is not installed (it fetches the pinned Wizer binary)"
+
+
 def ensure_wizer() -> Path:
     """The pinned Wizer binary, installed from npm into the cache on first use and checked by digest."""
     version = WIZER_NPM.rsplit("@", 1)[1]

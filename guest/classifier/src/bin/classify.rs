@@ -141,6 +141,12 @@ fn run_bench(request: &[u8], opts: Options, n: usize) {
     );
 }
 
+/// Native builds allocate with mimalloc: the long-lived modes keep a flat RSS with it, where glibc's
+/// heap fragmented under requests of varying sizes (see guest/classifier/Cargo.toml).
+#[cfg(not(target_arch = "wasm32"))]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The OpenWhisk modes of the native binary: picked by the first argument, or by the name
 /// `exec` (the actionloop proxy runs `exec` with no arguments).
 #[cfg(not(target_arch = "wasm32"))]
@@ -150,21 +156,6 @@ mod native_modes {
     extern "C" {
         fn signal(signum: i32, handler: extern "C" fn(i32)) -> usize;
         fn _exit(status: i32) -> !;
-        fn mallopt(param: i32, value: i32) -> i32;
-    }
-
-    /// Long-lived modes allocate and free several MB per activation (image, tensors, tract's
-    /// scratch). glibc's dynamic mmap threshold would move those into the heap after the first
-    /// free, where fragmentation keeps RSS high; a fixed threshold returns them to the kernel, and
-    /// two arenas bound the per-thread heaps of the server. (Measured: ~30 MB less RSS.)
-    fn tame_malloc() {
-        const M_MMAP_THRESHOLD: i32 = -3;
-        const M_ARENA_MAX: i32 = -8;
-        // SAFETY: mallopt only changes allocator parameters; called before any threads start.
-        unsafe {
-            mallopt(M_MMAP_THRESHOLD, 128 * 1024);
-            mallopt(M_ARENA_MAX, 2);
-        }
     }
 
     extern "C" fn exit_now(_: i32) {
@@ -182,7 +173,6 @@ mod native_modes {
         }
     }
 
-    /// Returns whether the CLI should ignore its arguments (one-shot `exec`).
     pub fn dispatch() -> bool {
         let argv0 = std::env::args_os().next().unwrap_or_default();
         let named_exec = std::path::Path::new(&argv0).file_name() == Some("exec".as_ref());
@@ -191,7 +181,6 @@ mod native_modes {
         }
         let first = std::env::args().nth(1);
         if matches!(first.as_deref(), Some("serve" | "actionloop")) || (first.is_none() && named_exec) {
-            tame_malloc();
             // A panic is a bug: log it; the activation answers {"error": ...} and the process
             // keeps serving (see `Activation::run`).
             std::panic::set_hook(Box::new(|p| eprintln!("{}", serde_json::json!({"error": format!("internal error: {p}")}))));

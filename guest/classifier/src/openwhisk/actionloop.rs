@@ -40,20 +40,21 @@ fn result_channel() -> Result<File, GuestError> {
     Ok(unsafe { File::from_raw_fd(RESULT_FD) })
 }
 
-/// Read one line of at most `max` bytes. Over-long lines are consumed and reported, so the
-/// next activation starts on a line boundary.
-fn read_line<R: BufRead>(r: &mut R, max: usize) -> io::Result<Option<Result<Vec<u8>, usize>>> {
-    let mut line = Vec::new();
-    let n = r.by_ref().take(max as u64 + 1).read_until(b'\n', &mut line)?;
+/// Read one line of at most `max` bytes into `line` (reused across activations, so a steady
+/// stream of requests does not re-grow a buffer each time). Over-long lines are consumed and
+/// reported as `Err(length)`, so the next activation starts on a line boundary.
+fn read_line<R: BufRead>(r: &mut R, line: &mut Vec<u8>, max: usize) -> io::Result<Option<Result<(), usize>>> {
+    line.clear();
+    let n = r.by_ref().take(max as u64 + 1).read_until(b'\n', line)?;
     if n == 0 {
         return Ok(None);
     }
     if line.last() == Some(&b'\n') {
         line.pop();
-        return Ok(Some(Ok(line)));
+        return Ok(Some(Ok(())));
     }
     if n <= max {
-        return Ok(Some(Ok(line))); // last line without a newline
+        return Ok(Some(Ok(()))); // last line without a newline
     }
     let mut skipped = n;
     loop {
@@ -104,8 +105,9 @@ pub fn run() -> i32 {
     }
     let stdin = io::stdin();
     let mut input = stdin.lock();
+    let mut bytes = Vec::new();
     loop {
-        let line = match read_line(&mut input, MAX_ACTIVATION_BYTES) {
+        let line = match read_line(&mut input, &mut bytes, MAX_ACTIVATION_BYTES) {
             Ok(Some(l)) => l,
             Ok(None) => return 0,
             Err(e) => {
@@ -114,8 +116,8 @@ pub fn run() -> i32 {
             }
         };
         let activation = match line {
-            Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => continue,
-            Ok(bytes) => parse_body(&bytes).and_then(Activation::from_envelope),
+            Ok(()) if bytes.iter().all(u8::is_ascii_whitespace) => continue,
+            Ok(()) => parse_body(&bytes).and_then(Activation::from_envelope),
             Err(n) => Err(GuestError::bad_request(format!(
                 "activation is {n} bytes; the limit is {MAX_ACTIVATION_BYTES} bytes (OpenWhisk's \
                  payload limit is 1 MB): send a smaller image"
@@ -153,9 +155,12 @@ mod tests {
     #[test]
     fn long_lines_are_skipped_whole() {
         let mut r = Cursor::new(b"0123456789\nok\nlast".to_vec());
-        assert_eq!(read_line(&mut r, 4).unwrap(), Some(Err(10)));
-        assert_eq!(read_line(&mut r, 4).unwrap(), Some(Ok(b"ok".to_vec())));
-        assert_eq!(read_line(&mut r, 4).unwrap(), Some(Ok(b"last".to_vec())));
-        assert_eq!(read_line(&mut r, 4).unwrap(), None);
+        let mut line = Vec::new();
+        assert_eq!(read_line(&mut r, &mut line, 4).unwrap(), Some(Err(10)));
+        assert_eq!(read_line(&mut r, &mut line, 4).unwrap(), Some(Ok(())));
+        assert_eq!(line, b"ok");
+        assert_eq!(read_line(&mut r, &mut line, 4).unwrap(), Some(Ok(())));
+        assert_eq!(line, b"last");
+        assert_eq!(read_line(&mut r, &mut line, 4).unwrap(), None);
     }
 }
