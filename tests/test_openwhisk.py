@@ -280,8 +280,9 @@ def test_bad_inputs_through_the_exec(exec_action, packaged):
 
 
 def test_exec_memory_is_flat_after_warm_up(exec_action, packaged):
-    """A warm action serves for hours: RSS after 40 activations must not keep growing (an OOM-kill under
-    OpenWhisk's memory limit otherwise)."""
+    """A warm action serves for hours: RSS must not trend up over mixed activations (glibc's heap grew
+    ~7 MB per activation here, an OOM kill under OpenWhisk's limit). The allocator returns memory lazily,
+    so RSS fluctuates: compare the peak of the last window with the peak of the first."""
     goldens = packaged["goldens"]
 
     def rss_kib():
@@ -289,13 +290,16 @@ def test_exec_memory_is_flat_after_warm_up(exec_action, packaged):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
 
-    for g in goldens * 2:  # warm-up: every image size once, twice
-        exec_action.activate({"image": b64(g.image_bytes)})
-    warm = rss_kib()
-    for i in range(40):
-        exec_action.activate({"image": b64(goldens[i % len(goldens)].image_bytes)}, activation_id=f"a{i}" * (i + 1))
-    assert rss_kib() - warm < 16 * 1024, (warm, rss_kib())
+    def window(start: int) -> int:
+        peak = 0
+        for i in range(start, start + 20):
+            exec_action.activate({"image": b64(goldens[i % len(goldens)].image_bytes)}, activation_id=f"a{i}" * (i + 1))
+            peak = max(peak, rss_kib())
+        return peak
 
+    window(0)  # warm-up: every image size, several times
+    first, _, last = window(20), window(40), window(60)
+    assert last - first < 16 * 1024, (first, last)
 
 def test_a_short_load_run_answers_everything_and_stays_flat(packaged):
     """`invoke load` bounded to a few seconds (the minute-long run is opt-in; README has its numbers)."""
