@@ -104,3 +104,17 @@ def test_wasm01_zip_round_trips_through_wasmtime_0_23(guest, dist, tmp_path):
             assert answer["Ok"]["index"] == g.tf_result["index"], g.name
     finally:
         rt.close()
+
+
+def test_rust_unit_tests(guest, dist):
+    """The guest crate's own unit tests (HTTP parsing, activation envelopes, actionloop lines, preprocessing),
+    built with the native variant's flags so tract is not compiled again."""
+    from toolchain.guest import GUEST_DIR, VARIANTS, cargo_env
+    from toolchain.versions import CARGO
+
+    variant = VARIANTS["native"]
+    env = cargo_env(guest, variant, dist.onnx(guest.name))
+    proc = subprocess.run([CARGO, "test", "--release", "--locked", "-p", "classifier", "--lib", "--target",
+                           variant.target], cwd=GUEST_DIR, env=env, capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "test result: ok" in proc.stdout
