@@ -24,16 +24,16 @@ def hosted(built, dist):
 
     default_model = built
     target = aot_target("wasmtime-50")
-    flags = [a for f in target.cpu_flags for a in ("--cpu-flag", f)]
     golden = next(g for g in load_goldens(default_model, dist) if g.kind == "photo")
-    return {"host": str(host_path(dist)), "flags": ["--simd", *flags], "golden": golden,
-            "request": image_request(golden.image_bytes),
-            "modules": {"aot": str(cwasm_path(default_model.name, target, dist)),
-                        "preinit": str(preinit_cwasm_path(default_model.name, target, dist))}}
+    return {"host": str(host_path(dist)), "dist": dist, "golden": golden, "request": image_request(golden.image_bytes),
+            "modules": {"aot": cwasm_path(default_model.name, target, dist),
+                        "preinit": preinit_cwasm_path(default_model.name, target, dist)}}
 
 
 def run_host(h, module: str, *extra: str, request: bytes | None = None):
-    return subprocess.run([h["host"], "run", h["modules"][module], *h["flags"], *extra],
+    from toolchain.host import host_command
+
+    return subprocess.run([*host_command(h["dist"], "run", h["modules"][module]), *extra],
                           input=h["request"] if request is None else request, capture_output=True, timeout=300)
 
 

@@ -139,15 +139,20 @@ class ExecAction:
 # action server: bare or in its image
 # ---------------------------------------------------------------------------------------------------------
 
-def vm_hwm_kib(pid: int) -> int | None:
-    """Peak RSS of a live process (VmHWM; unlike ru_maxrss it starts afresh at execve)."""
+def proc_status_kib(pid: int, key: str) -> int | None:
+    """A kB field of /proc/PID/status (None once the process is gone)."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(key + ":"):
                 return int(line.split()[1])
     except (OSError, ValueError):
         pass
     return None
+
+
+def vm_hwm_kib(pid: int) -> int | None:
+    """Peak RSS of a live process (VmHWM; unlike ru_maxrss it starts afresh at execve)."""
+    return proc_status_kib(pid, "VmHWM")
 
 
 def free_port() -> int:

@@ -12,7 +12,8 @@ from pathlib import Path
 from toolchain import log
 from toolchain.config import CACHE_DIR, REPO_ROOT, DistLayout
 from toolchain.errors import StageError
-from toolchain.fsutil import atomic_path, record_build_seconds
+from toolchain.fsutil import record_build_seconds
+from toolchain.guest import install
 from toolchain.manifest import Artifact
 from toolchain.versions import HOST_RUSTC_EXPECTED, HOST_TOOLCHAIN
 
@@ -57,13 +58,20 @@ def build_wasm_host(dist: DistLayout) -> Path:
     if proc.returncode != 0:
         raise StageError(f"cargo build of the wasm host failed:\n{proc.stderr[-3000:]}")
     built = Path(env["CARGO_TARGET_DIR"]) / NATIVE_TARGET / "release" / "wasm-host"
-    final = host_path(dist)
-    with atomic_path(final) as tmp:
-        shutil.copyfile(built, tmp)
-        os.chmod(tmp, 0o755)
+    final = install(built, host_path(dist), executable=True)
     record_build_seconds(dist.root, final, time.perf_counter() - started)
     log.info(f"host: {final} ({final.stat().st_size:,} bytes)")
     return final
+
+
+def host_command(dist: DistLayout, mode: str, module: Path, *args: str, baseline: bool = True) -> list[str]:
+    """`wasm-host MODE MODULE ARGS... --simd [--cpu-flag ...]`: the engine settings the wasmtime-50 AOT
+    target compiled with (a .wasm compiled here for this CPU passes ``baseline=False``)."""
+    from toolchain.aot import aot_target
+
+    target = aot_target("wasmtime-50")
+    flags = [a for f in target.cpu_flags for a in ("--cpu-flag", f)] if baseline else []
+    return [str(host_path(dist)), mode, str(module), *args, "--simd", *flags]
 
 
 def artifacts(model: str, dist: DistLayout) -> list[Artifact]:

@@ -111,9 +111,9 @@ def run_load(cfg: ModelConfig, dist: DistLayout, s: LoadSettings) -> dict:
 
 
 def _rss_mb(pid: int) -> float:
-    from pathlib import Path
+    from toolchain.actions import proc_status_kib
 
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    raise StageError(f"process {pid} is gone")
+    kib = proc_status_kib(pid, "VmRSS")
+    if kib is None:
+        raise StageError(f"process {pid} is gone")
+    return round(kib / 1024, 1)

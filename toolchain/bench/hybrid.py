@@ -129,11 +129,9 @@ class PreinitProcesses:
 
     def __init__(self, cfg, dist, slots: int = 2):
         from toolchain.aot import aot_target, preinit_cwasm_path
-        from toolchain.host import host_path
+        from toolchain.host import host_command
 
-        target = aot_target("wasmtime-50")
-        self.argv = [str(host_path(dist)), "run", str(preinit_cwasm_path(cfg.name, target, dist)), "--simd",
-                     *[a for f in target.cpu_flags for a in ("--cpu-flag", f)]]
+        self.argv = host_command(dist, "run", preinit_cwasm_path(cfg.name, aot_target("wasmtime-50"), dist))
         self.slots = threading.Semaphore(slots)
 
     def load(self) -> None:

@@ -56,6 +56,18 @@ def guest_bench_in_instance(engine, module, request: bytes, runs: int) -> dict:
         return line
 
 
+def worker_cold_start(target_name: str, module: Path, request: bytes) -> tuple[float, dict, int]:
+    """A new Python wasmtime worker for ``target_name``, one wasm:0.1-ABI job, exit: (ms, answer, peak RSS KiB)."""
+    from toolchain.aot import WORKER, aot_target
+    from toolchain.venvs import runtime_python
+
+    target = aot_target(target_name)
+    job = json.dumps({"mode": "abi", "request_b64": base64.b64encode(request).decode()}).encode() + b"\n"
+    argv = [str(runtime_python(target.name)), str(WORKER), "serve", str(module), *target.worker_args()]
+    ms, code, out, err, rss = run_measured(argv, job)
+    return ms, json.loads(out.splitlines()[-1]), rss
+
+
 class Probe:
     name = "?"
     cold_is = "new process → first result"
@@ -177,12 +189,10 @@ class WasmProbe(Probe):
         self.cold_is = ("new wasm-host process (Rust, wasmtime 50) → first result" if self.host else
                         "new host process (Python + wasmtime-py 50) → first result")
 
-    def _host_argv(self, *mode: str) -> list[str]:
-        from toolchain.aot import aot_target
+    def _host_argv(self, mode: str, *args: str) -> list[str]:
+        from toolchain.host import host_command
 
-        target = aot_target("wasmtime-50")
-        flags = [a for f in target.cpu_flags for a in ("--cpu-flag", f)] if self.name != "wasm-jit" else []
-        return [str(self.host), mode[0], str(self.artifact()), *mode[1:], "--simd", *flags]
+        return host_command(self.dist, mode, self.artifact(), *args, baseline=self.name != "wasm-jit")
 
     def artifact(self):
         return self.rt._artifact()
@@ -216,14 +226,7 @@ class WasmProbe(Probe):
         return self._cold_python()
 
     def _cold_python(self):
-        from toolchain.aot import WORKER, aot_target
-        from toolchain.venvs import runtime_python
-
-        target = aot_target("wasmtime-50")
-        job = json.dumps({"mode": "abi", "request_b64": base64.b64encode(self.request).decode()}).encode() + b"\n"
-        argv = [str(runtime_python(target.name)), str(WORKER), "serve", str(self.artifact()), *target.worker_args()]
-        ms, code, out, err, rss = run_measured(argv, job)
-        answer = json.loads(out.splitlines()[-1])
+        ms, answer, rss = worker_cold_start("wasmtime-50", self.artifact(), self.request)
         if "abi" not in answer or "Ok" not in answer["abi"]:
             raise RuntimeError(f"{self.name} cold run failed: {answer}")
         self._rss(rss)
@@ -267,15 +270,10 @@ class Wasm01Probe(Probe):
         return out
 
     def cold(self):
-        from toolchain.aot import WORKER, aot_target, cwasm_path
-        from toolchain.venvs import runtime_python
+        from toolchain.aot import aot_target, cwasm_path
 
-        target = aot_target("wasmtime-0.23")
-        job = json.dumps({"mode": "abi", "request_b64": base64.b64encode(self.request).decode()}).encode() + b"\n"
-        argv = [str(runtime_python(target.name)), str(WORKER), "serve", str(cwasm_path(self.cfg.name, target, self.dist)),
-                *target.worker_args()]
-        ms, code, out, err, rss = run_measured(argv, job)
-        answer = json.loads(out.splitlines()[-1])
+        module = cwasm_path(self.cfg.name, aot_target("wasmtime-0.23"), self.dist)
+        ms, answer, rss = worker_cold_start("wasmtime-0.23", module, self.request)
         self._rss(rss)
         return ms, {**answer["phases_ms"], "activation": answer["ms"]}
 
