@@ -68,6 +68,14 @@ def worker_cold_start(target_name: str, module: Path, request: bytes) -> tuple[f
     return ms, json.loads(out.splitlines()[-1]), rss
 
 
+def parallel_rps(calls: list, n: int) -> float:
+    """Requests per second with each of ``calls`` (one per worker) made ``n`` times concurrently."""
+    with ThreadPoolExecutor(len(calls)) as pool:
+        t = time.perf_counter()
+        list(pool.map(lambda call: [call() for _ in range(n)], calls))
+        return len(calls) * n / (time.perf_counter() - t)
+
+
 class Probe:
     name = "?"
     cold_is = "new process → first result"
@@ -282,10 +290,7 @@ class Wasm01Probe(Probe):
         try:
             for rt in rts[1:]:
                 rt.call(self.request)
-            with ThreadPoolExecutor(workers) as pool:
-                t = time.perf_counter()
-                list(pool.map(lambda rt: [rt._job("abi", self.request) for _ in range(n)], rts))
-                return workers * n / (time.perf_counter() - t)
+            return parallel_rps([lambda rt=rt: rt._job("abi", self.request) for rt in rts], n)
         finally:
             for rt in rts[1:]:
                 rt.close()
@@ -338,10 +343,7 @@ class ExecProbe(Probe):
 
         actions = [self.action] + [ExecAction(self.exe) for _ in range(workers - 1)]
         try:
-            with ThreadPoolExecutor(workers) as pool:
-                t = time.perf_counter()
-                list(pool.map(lambda a: [a.activate(self.value) for _ in range(n)], actions))
-                return workers * n / (time.perf_counter() - t)
+            return parallel_rps([lambda a=a: a.activate(self.value) for a in actions], n)
         finally:
             for a in actions[1:]:
                 a.close()
@@ -401,10 +403,7 @@ class ContainerProbe(Probe):
                       "first_run": done - initialized}
 
     def throughput(self, workers, n):
-        with ThreadPoolExecutor(workers) as pool:
-            t = time.perf_counter()
-            list(pool.map(lambda _: [self.server.run(self.value) for _ in range(n)], range(workers)))
-            return workers * n / (time.perf_counter() - t)
+        return parallel_rps([lambda: self.server.run(self.value)] * workers, n)
 
     def close(self):
         from toolchain.actions import remove_image
