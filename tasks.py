@@ -206,6 +206,26 @@ def load(c, model=DEFAULT_MODEL, seconds=60, clients=2, target="container"):
     run_load(*_setup(model), LoadSettings(seconds=float(seconds), clients=int(clients), target=target))
 
 
+@task(help={**MODEL_HELP, "seconds": "time per target (default 60)",
+            "target": "request, image or all (default all)"})
+@cli_errors
+def fuzz(c, model=DEFAULT_MODEL, seconds=60, target="all"):
+    """Coverage-guided fuzzing of the guest's input path (cargo fuzz; opt-in) → dist/fuzz/results.json."""
+    from toolchain.fuzz import TARGETS, run_fuzzing
+
+    targets = TARGETS if target == "all" else (target,)
+    run_fuzzing(*_setup(model), targets=targets, seconds=int(seconds))
+
+
+@task
+@cli_errors
+def audit(c):
+    """Dependency policy of the Rust workspaces, offline: cargo-deny licences, bans, sources (guest/deny.toml)."""
+    from toolchain.audit import audit_dependencies
+
+    audit_dependencies()
+
+
 @task
 def clean(c):
     """Remove dist/ (every build output and stamp)."""

@@ -25,7 +25,7 @@ def hosted(built, dist):
     default_model = built
     target = aot_target("wasmtime-50")
     golden = next(g for g in load_goldens(default_model, dist) if g.kind == "photo")
-    return {"host": str(host_path(dist)), "dist": dist, "golden": golden, "request": image_request(golden.image_bytes),
+    return {"host": str(host_path(dist)), "dist": dist, "model": default_model.name, "golden": golden, "request": image_request(golden.image_bytes),
             "modules": {"aot": cwasm_path(default_model.name, target, dist),
                         "preinit": preinit_cwasm_path(default_model.name, target, dist)}}
 
@@ -53,6 +53,20 @@ def test_the_preinitialised_module_skips_the_model_load(hosted):
         return json.loads(proc.stderr.decode().strip().splitlines()[-1])["load_ms"]
 
     assert load_ms("preinit") < 5 < load_ms("aot")
+
+
+def test_preinitialisation_is_reproducible(hosted, tmp_path):
+    """A second Wizer run over the same module gives the same bytes: WASI randomness has a fixed seed in the
+    host's `preinit` (npm's Wizer drew a fresh hash-map seed each time, so no two snapshots matched)."""
+    from toolchain.fsutil import sha256_file
+    from toolchain.guest import optimized_wasm_path
+    from toolchain.preinit import preinit_path
+
+    src = optimized_wasm_path(hosted["model"], "wasm-simd", hosted["dist"])
+    again = tmp_path / "again.preinit.wasm"
+    out = subprocess.run([hosted["host"], "preinit", str(src), str(again)], capture_output=True, timeout=1200)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert sha256_file(again) == sha256_file(preinit_path(hosted["model"], hosted["dist"]))
 
 
 def test_memory_cap_stops_the_guest_with_an_error(hosted):

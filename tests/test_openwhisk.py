@@ -27,9 +27,10 @@ def packaged(default_model, dist):
     from toolchain.image import build_action_image
     from toolchain.package import package_exec_zip
 
-    build_guest(default_model, dist, ["native"])
+    build_guest(default_model, dist, ["native", "native-ort"])
     exec_zip = package_exec_zip(default_model, dist)
     image, image_id = build_action_image(default_model, dist)
+    build_action_image(default_model, dist, "onnxruntime")
     goldens = [g for g in load_goldens(default_model, dist) if g.kind == "photo"]
     return {"cfg": default_model, "dist": dist, "exec_zip": exec_zip, "image": image, "image_id": image_id, "goldens": goldens}
 
@@ -65,11 +66,23 @@ def near_limit_jpeg(max_bytes: int) -> bytes:
 # The action server: in its image under podman, and bare
 # ---------------------------------------------------------------------------------------------------------
 
-@pytest.fixture(params=["podman", "bare"])
+@pytest.fixture(scope="module")
+def loaded_ort_image(packaged):
+    """The ONNX Runtime engine's image (`native-ort`): the same protocol tests run against it."""
+    from toolchain.image import image_path
+
+    image_id = load_image(image_path(packaged["cfg"].name, packaged["dist"], "onnxruntime"))
+    yield image_id
+    remove_image(image_id)
+
+
+@pytest.fixture(params=["podman", "bare", "podman-onnxruntime"])
 def server(request, packaged):
     """A fresh action server per test (so init/run order is the test's own); removed even on failure."""
     if request.param == "podman":
         srv = ServerAction.in_podman(request.getfixturevalue("loaded_image"))
+    elif request.param == "podman-onnxruntime":
+        srv = ServerAction.in_podman(request.getfixturevalue("loaded_ort_image"))
     else:
         from toolchain.guest import native_cli_path
 
@@ -231,13 +244,11 @@ def test_exec_zip_layout(packaged):
 
 def test_image_is_deterministic_and_labelled(packaged):
     from toolchain.archive import source_date_epoch
-    from toolchain.guest import native_cli_path
     from toolchain.oci import docker_archive
-    from toolchain.image import image_spec
+    from toolchain.image import image_files, image_spec
 
     cfg = packaged["cfg"]
-    binary = native_cli_path(cfg.name, packaged["dist"])
-    spec = image_spec(cfg, binary.read_bytes(), source_date_epoch())
+    spec = image_spec(cfg, image_files(cfg, packaged["dist"], "tract"), source_date_epoch())
     again, image_id = docker_archive(spec, source_date_epoch())
     assert image_id == packaged["image_id"] and again == packaged["image"].read_bytes()
     assert spec.labels["org.opencontainers.image.revision"] and spec.entrypoint[-1] == "serve"
@@ -247,10 +258,10 @@ def test_image_is_deterministic_and_labelled(packaged):
 def test_packaged_actions_match_tensorflow(packaged, loaded_image):
     from toolchain.verify import format_table, verify
 
-    report = verify(packaged["cfg"], packaged["dist"], ["actionloop-exec", "container"])
+    report = verify(packaged["cfg"], packaged["dist"], ["actionloop-exec", "container", "native-ort"])
     print(format_table(report))
     assert report["ok"], format_table(report)
-    assert [r["runtime"] for r in report["runtimes"]] == ["actionloop-exec", "container"]
+    assert [r["runtime"] for r in report["runtimes"]] == ["actionloop-exec", "container", "native-ort"]
     for row in report["runtimes"]:
         assert row["resize_max_abs"] == 0.0 and row["top1_agree"] == row["cases"]
 

@@ -19,7 +19,7 @@ from toolchain.config import CACHE_DIR, REPO_ROOT, DistLayout, ModelConfig
 from toolchain.errors import StageError
 from toolchain.fsutil import atomic_path, record_build_seconds
 from toolchain.manifest import Artifact
-from toolchain.versions import CARGO, RUSTC, RUSTC_EXPECTED
+from toolchain.versions import CARGO, CARGO_SOURCE_DATE_EPOCH, RUSTC, RUSTC_EXPECTED
 
 GUEST_DIR = REPO_ROOT / "guest"
 WASI_LIBC = Path("/usr/lib/wasm32-wasi")
@@ -36,6 +36,9 @@ class Variant:
     opt_level: str  # cargo's release opt-level for this variant
     ships: bool  # built by `invoke build` (and CI); otherwise opt-in with --variant
     why: str
+    cargo_features: tuple[str, ...] = ()
+    static: bool = True  # native: a static-pie binary (no libc needed in the image)
+    binary_name: str = "classify"  # the installed file name in dist/guest/<model>/ (native variants)
 
     @property
     def is_wasm(self) -> bool:
@@ -45,6 +48,10 @@ class Variant:
 VARIANTS = {v.name: v for v in (
     Variant("native", NATIVE_TARGET, (), "x86-64", "3", True,
             "the native CLI: the seed's mobilenet-oc-l, and the native denominator of the benchmark"),
+    Variant("native-ort", NATIVE_TARGET, (), "x86-64", "3", True,
+            "ONNX Runtime as the native action image's engine (the wheel's shared library, loaded at start-up): "
+            "tract is 1.8x ONNX Runtime natively; dynamically linked, so image only",
+            cargo_features=("ort-engine",), static=False, binary_name="classify-ort"),
     Variant("wasm-simd", WASM_TARGET, ("simd128",), None, "3", True,
             "tract's wasm kernels exist only under simd128; the fast wasm guest"),
     Variant("wasm-nosimd", WASM_TARGET, (), None, "s", True,
@@ -59,8 +66,25 @@ def shipped_variants() -> list[Variant]:
     return [v for v in VARIANTS.values() if v.ships]
 
 
-def native_cli_path(model: str, dist: DistLayout) -> Path:
-    return dist.guest_dir(model) / "classify"
+def native_cli_path(model: str, dist: DistLayout, variant: str = "native") -> Path:
+    return dist.guest_dir(model) / VARIANTS[variant].binary_name
+
+
+def onnxruntime_library_path(model: str, dist: DistLayout) -> Path:
+    """Next to the native-ort binary, where it looks first (guest/classifier/src/engine_ort.rs)."""
+    return dist.guest_dir(model) / "libonnxruntime.so"
+
+
+def onnxruntime_wheel_library() -> Path:
+    """The shared library inside the pinned onnxruntime wheel (requirements.lock), without importing it."""
+    from importlib import metadata
+
+    files = metadata.files("onnxruntime") or []
+    found = [f for f in files if f.name.startswith("libonnxruntime.so.")]
+    if not found:
+        raise StageError("the onnxruntime wheel in this venv has no libonnxruntime.so.*",
+                         hint="run ./bootstrap.sh to install requirements.lock")
+    return Path(found[0].locate())
 
 
 def wasm_path(model: str, variant: str, dist: DistLayout) -> Path:
@@ -82,11 +106,22 @@ def stable_model_copy(model_file: Path) -> Path:
     return dst
 
 
+def remap_path_flags() -> list[str]:
+    """Paths rustc embeds (panic locations, debug info) made independent of where the clone, the home (cargo's
+    registry) and the cache (target dirs; MIB_CACHE may move it) are. The last matching prefix wins, so the
+    most specific comes last."""
+    return [f"--remap-path-prefix={Path.home()}=/home", f"--remap-path-prefix={REPO_ROOT}=/src",
+            f"--remap-path-prefix={CACHE_DIR}=/cache"]
+
+
+def reproducible_cargo_env() -> dict[str, str]:
+    """The environment for every cargo build: the caller's, with the constant SOURCE_DATE_EPOCH (versions.py)."""
+    return {**os.environ, "SOURCE_DATE_EPOCH": CARGO_SOURCE_DATE_EPOCH}
+
+
 def cargo_env(cfg: ModelConfig, variant: Variant, model_file: Path) -> dict[str, str]:
-    # SOURCE_DATE_EPOCH stays out: rustc embeds no timestamps, and build scripts that track it (cc) would
-    # rebuild tract after every commit.
-    env = {k: v for k, v in os.environ.items() if k != "SOURCE_DATE_EPOCH"}
-    remap = f"--remap-path-prefix={REPO_ROOT}=/src --remap-path-prefix={Path.home()}=/home"
+    env = reproducible_cargo_env()
+    remap = " ".join(remap_path_flags())
     env.update({
         "RUSTC": RUSTC,
         "CARGO_TARGET_DIR": str(CACHE_DIR / "cargo-target" / variant.name),
@@ -103,8 +138,9 @@ def cargo_env(cfg: ModelConfig, variant: Variant, model_file: Path) -> dict[str,
         env["RUSTC_BOOTSTRAP"] = "1"  # -Zbuild-std on Debian's stable rustc
         env["CARGO_TARGET_WASM32_WASIP1_RUSTFLAGS"] = " ".join(flags + remap.split())
     else:
+        static = ["-C", "target-feature=+crt-static"] if variant.static else []
         env["CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS"] = " ".join(
-            ["-C", f"target-cpu={variant.cpu_baseline}", "-C", "target-feature=+crt-static"] + remap.split())
+            ["-C", f"target-cpu={variant.cpu_baseline}", *static] + remap.split())
     return env
 
 
@@ -124,6 +160,8 @@ def cargo_build(cfg: ModelConfig, variant: Variant, model_file: Path, binary: st
     cmd = [CARGO, "build", "--release", "--locked", "--bin", binary, "--target", variant.target]
     if variant.is_wasm:
         cmd += ["-Zbuild-std=std,panic_abort"]
+    if variant.cargo_features:
+        cmd += ["--features", ",".join(variant.cargo_features)]
     env = cargo_env(cfg, variant, model_file)
     with log.step(f"cargo build {binary} ({variant.name})"):
         proc = subprocess.run(cmd, cwd=GUEST_DIR, env=env, capture_output=True, text=True)
@@ -151,16 +189,32 @@ def build_guest(cfg: ModelConfig, dist: DistLayout, variants: list[str] | None =
     for variant in chosen:
         started = time.perf_counter()
         built = cargo_build(cfg, variant, model_file)
-        final = wasm_path(cfg.name, variant.name, dist) if variant.is_wasm else native_cli_path(cfg.name, dist)
+        final = wasm_path(cfg.name, variant.name, dist) if variant.is_wasm else native_cli_path(cfg.name, dist,
+                                                                                                  variant.name)
         outputs.append(install(built, final, executable=not variant.is_wasm))
+        if "ort-engine" in variant.cargo_features:
+            install(onnxruntime_wheel_library(), onnxruntime_library_path(cfg.name, dist), executable=False)
         record_build_seconds(dist.root, final, time.perf_counter() - started)
         log.info(f"guest: {final} ({final.stat().st_size:,} bytes)")
     return outputs
 
 
+def _onnxruntime_version() -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version("onnxruntime")
+    except metadata.PackageNotFoundError:
+        return None
+
+
 def artifacts(model: str, dist: DistLayout) -> list[Artifact]:
     found = [Artifact(native_cli_path(model, dist), "native-cli", model, target=NATIVE_TARGET,
-                      cpu_baseline=VARIANTS["native"].cpu_baseline, features=())]
+                      cpu_baseline=VARIANTS["native"].cpu_baseline, features=()),
+             Artifact(native_cli_path(model, dist, "native-ort"), "native-cli", model, target=NATIVE_TARGET,
+                      runtime="onnxruntime", cpu_baseline=VARIANTS["native-ort"].cpu_baseline, features=()),
+             Artifact(onnxruntime_library_path(model, dist), "shared-library", model, target=NATIVE_TARGET,
+                      runtime="onnxruntime", runtime_version=_onnxruntime_version())]
     for v in VARIANTS.values():
         if v.is_wasm:
             found.append(Artifact(wasm_path(model, v.name, dist), "wasm-cli", model, target=WASM_TARGET,

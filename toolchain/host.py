@@ -3,7 +3,6 @@ interpreter's start-up is not charged to wasm, and what a serverless executor em
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import time
@@ -13,7 +12,7 @@ from toolchain import log
 from toolchain.config import CACHE_DIR, REPO_ROOT, DistLayout
 from toolchain.errors import StageError
 from toolchain.fsutil import record_build_seconds
-from toolchain.guest import install
+from toolchain.guest import install, remap_path_flags, reproducible_cargo_env
 from toolchain.manifest import Artifact
 from toolchain.versions import HOST_RUSTC_EXPECTED, HOST_TOOLCHAIN
 
@@ -25,7 +24,8 @@ def host_path(dist: DistLayout) -> Path:
     return dist.root / "hosts" / "wasm-host"
 
 
-def _rustup(*args: str) -> list[str]:
+def nightly_command(*args: str) -> list[str]:
+    """`rustup run nightly ARGS...`: the toolchain of the wasm host and of cargo fuzz."""
     rustup = shutil.which("rustup") or str(Path.home() / ".cargo" / "bin" / "rustup")
     return [rustup, "run", HOST_TOOLCHAIN, *args]
 
@@ -33,7 +33,7 @@ def _rustup(*args: str) -> list[str]:
 def host_toolchain_problem() -> str | None:
     """None if the toolchain that can build wasmtime 50 is here; otherwise what is missing."""
     try:
-        out = subprocess.run(_rustup("rustc", "--version"), capture_output=True, text=True, timeout=60)
+        out = subprocess.run(nightly_command("rustc", "--version"), capture_output=True, text=True, timeout=60)
     except OSError:
         return "rustup is not installed; the wasm host needs rustc >= 1.97 (wasmtime 50)"
     if out.returncode != 0:
@@ -48,12 +48,12 @@ def build_wasm_host(dist: DistLayout) -> Path:
     if problem:
         raise StageError(problem, hint="install a nightly with rustup, or skip the Rust host (`invoke bench` then "
                                        "uses the Python host for wasm cold starts)")
-    env = {k: v for k, v in os.environ.items() if k != "SOURCE_DATE_EPOCH"}
+    env = reproducible_cargo_env()
     env.update({"CARGO_TARGET_DIR": str(CACHE_DIR / "cargo-target" / "host"), "CARGO_TERM_PROGRESS_WHEN": "never",
-                "RUSTFLAGS": f"--remap-path-prefix={REPO_ROOT}=/src --remap-path-prefix={Path.home()}=/home"})
+                "RUSTFLAGS": " ".join(remap_path_flags())})
     started = time.perf_counter()
     with log.step("cargo build wasm-host (wasmtime 50)"):
-        proc = subprocess.run(_rustup("cargo", "build", "--release", "--locked", "--target", NATIVE_TARGET),
+        proc = subprocess.run(nightly_command("cargo", "build", "--release", "--locked", "--target", NATIVE_TARGET),
                               cwd=HOST_DIR, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise StageError(f"cargo build of the wasm host failed:\n{proc.stderr[-3000:]}")

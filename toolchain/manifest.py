@@ -19,9 +19,8 @@ from toolchain.fsutil import canonical_json, sha256_file, write_atomic
 SCHEMA_PATH = REPO_ROOT / "schemas" / "manifest.schema.json"
 SCHEMA_VERSION = 1
 
-KINDS = ("frozen-pb", "onnx", "nnef", "golden-set", "native-cli", "native-server", "native-exec", "wasm-cli",
-         "wasm-opt", "wasm-preinit", "cwasm", "openwhisk-wasm-zip", "openwhisk-exec-zip", "oci-image",
-         "wskdeploy-manifest", "wsk-commands", "openwhisk-actions", "wasm-host")
+# The schema's list is the one source of the artifact kinds.
+KINDS = tuple(json.loads(SCHEMA_PATH.read_text())["properties"]["artifacts"]["items"]["properties"]["kind"]["enum"])
 
 PYTHON_TOOLS = ("tensorflow-cpu", "keras", "tf2onnx", "onnx", "onnxruntime", "tract", "wasmtime", "numpy", "pillow")
 COMMAND_TOOLS = {"rustc": ["/usr/bin/rustc", "--version"], "cargo": ["/usr/bin/cargo", "--version"],
@@ -57,9 +56,7 @@ class Artifact:
 
 
 def tool_versions() -> dict:
-    from toolchain.versions import WIZER_NPM
-
-    versions = {"python": platform.python_version(), "wizer": WIZER_NPM}
+    versions = {"python": platform.python_version()}
     for dist_name in PYTHON_TOOLS:
         try:
             versions[dist_name] = metadata.version(dist_name)

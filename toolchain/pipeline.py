@@ -9,15 +9,15 @@ from toolchain.config import DistLayout, ModelConfig
 
 
 def build_all(cfg: ModelConfig, dist: DistLayout) -> None:
-    """pb → onnx → goldens → guest (native, wasm) → wasm-opt → pre-initialised module → .cwasm; and the Rust
-    wasm host the benchmark uses for cold starts."""
+    """pb → onnx → goldens → guest (native, wasm) → wasm-opt → the Rust wasm host (cold starts, pre-initialisation)
+    → pre-initialised module → .cwasm."""
     from toolchain.aot import precompile_cwasm
     from toolchain.convert import convert_pb_to_onnx
     from toolchain.golden import make_goldens
     from toolchain.guest import build_guest
     from toolchain.host import build_wasm_host, host_toolchain_problem
     from toolchain.model import ensure_frozen_model
-    from toolchain.preinit import preinit_problem, preinitialize_guest
+    from toolchain.preinit import preinitialize_guest
     from toolchain.wasm import optimize_guest
 
     ensure_frozen_model(cfg, dist)
@@ -25,15 +25,13 @@ def build_all(cfg: ModelConfig, dist: DistLayout) -> None:
     make_goldens(cfg, dist)
     build_guest(cfg, dist)
     optimize_guest(cfg, dist)
-    if preinit_problem() is None:
-        preinitialize_guest(cfg, dist)
-    else:
-        log.info(f"warning: skipping the pre-initialised guest: {preinit_problem()}")
-    precompile_cwasm(cfg, dist)
+    # The host pre-initialises the guest (Wizer inside it), so it comes before preinit.
     if host_toolchain_problem() is None:
         build_wasm_host(dist)
+        preinitialize_guest(cfg, dist)
     else:  # the benchmark then times wasm cold starts in the Python host
-        log.info(f"warning: skipping the Rust wasm host: {host_toolchain_problem()}")
+        log.info(f"warning: skipping the Rust wasm host and the pre-initialised guest: {host_toolchain_problem()}")
+    precompile_cwasm(cfg, dist)
 
 
 def package_all(cfg: ModelConfig, dist: DistLayout, measure: bool = True) -> None:
@@ -47,6 +45,7 @@ def package_all(cfg: ModelConfig, dist: DistLayout, measure: bool = True) -> Non
     package_wasm01_zip(cfg, dist)
     package_exec_zip(cfg, dist)
     build_action_image(cfg, dist)
+    build_action_image(cfg, dist, "onnxruntime")
     if measure:
         write_deploy_files(cfg, dist)
     path = write_manifest(dist)

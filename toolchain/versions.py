@@ -23,6 +23,11 @@ RUSTC_EXPECTED = "rustc 1.96.0"
 HOST_TOOLCHAIN = "nightly"
 HOST_RUSTC_EXPECTED = "1.97.0-nightly"
 
-# Wizer, the wasm pre-initialiser: the prebuilt Linux binary from npm, pinned by version and digest.
-WIZER_NPM = "@bytecodealliance/wizer-linux-x64@11.0.3"
-WIZER_SHA256 = "a081ff0c2f2689e84680189d1a17b3369bab8c8c04490c5ee8179cba44a34a98"
+# C code compiled by build scripts (mimalloc) embeds __DATE__/__TIME__, which GCC takes from SOURCE_DATE_EPOCH.
+# Cargo builds get this constant rather than the commit time: cc-based build scripts rerun when it changes.
+CARGO_SOURCE_DATE_EPOCH = "0"
+
+# cargo-fuzz, installed with the rustup nightly by `invoke fuzz` (toolchain/fuzz.py).
+CARGO_FUZZ_VERSION = "0.13.2"
+# cargo-deny, installed by `invoke audit` (toolchain/audit.py): licences, bans and sources, offline.
+CARGO_DENY_VERSION = "0.20.2"

@@ -357,14 +357,14 @@ class ContainerProbe(Probe):
     """The action image under podman: cold = `podman run` → /init answered → first /run result."""
 
     name = "container"
+    engine = "tract"
     cold_is = "podman run → /init answered → first /run result"
 
     def __init__(self, *args):
         from toolchain.actions import ServerAction, load_image
-        from toolchain.image import image_path
 
         super().__init__(*args)
-        self.image_id = load_image(image_path(self.cfg.name, self.dist))
+        self.image_id = load_image(self.artifact())
         self.value = json.loads(self.request)
         self.server = ServerAction.in_podman(self.image_id)
         self.server.wait_ready()
@@ -374,12 +374,12 @@ class ContainerProbe(Probe):
     def artifact(self):
         from toolchain.image import image_path
 
-        return image_path(self.cfg.name, self.dist)
+        return image_path(self.cfg.name, self.dist, self.engine)
 
     def _run(self):
         answer = self.server.run(self.value)
         if answer.status != 200 or "error" in answer.body:
-            raise RuntimeError(f"container answered {answer}")
+            raise RuntimeError(f"{self.name} answered {answer}")
 
     def warm(self, n):
         out = self.time_calls(n, self._run)
@@ -412,6 +412,13 @@ class ContainerProbe(Probe):
         remove_image(self.image_id)
 
 
+class NativeOrtProbe(ContainerProbe):
+    """The ONNX Runtime action image, measured exactly like the tract one."""
+
+    name = "native-ort"
+    engine = "onnxruntime"
+
+
 PROBES = {
     "tf": lambda *a: PythonProbe("tf", *a),
     "onnxruntime-1t": lambda *a: PythonProbe("onnxruntime-1t", *a),
@@ -424,4 +431,5 @@ PROBES = {
     "wasm01-aot": Wasm01Probe,
     "actionloop-exec": ExecProbe,
     "container": ContainerProbe,
+    "native-ort": NativeOrtProbe,
 }

@@ -88,6 +88,7 @@ def _build_s(name: str, cfg: ModelConfig, dist: DistLayout) -> float | None:
     m = cfg.name
     chains = {"native-tract": [f"guest/{m}/classify"],
               "actionloop-exec": [f"guest/{m}/classify"], "container": [f"guest/{m}/classify"],
+              "native-ort": [f"guest/{m}/classify-ort"],
               "wasm-jit": [f"guest/{m}/classify-simd.wasm", f"guest/{m}/classify-simd.opt.wasm"],
               "wasm-aot": [f"guest/{m}/classify-simd.wasm", f"guest/{m}/classify-simd.opt.wasm"],
               "wasm-preinit-aot": [f"guest/{m}/classify-simd.wasm", f"guest/{m}/classify-simd.opt.wasm",
@@ -201,6 +202,7 @@ def ratios(rt: dict) -> dict:
              "wasm_jit_over_native": (warm("wasm-jit"), warm("native-tract")),
              "native_over_onnxruntime_1t": (warm("native-tract"), warm("onnxruntime-1t")),
              "container_over_onnxruntime_1t": (warm("container"), warm("onnxruntime-1t")),
+             "native_ort_over_onnxruntime_1t": (warm("native-ort"), warm("onnxruntime-1t")),
              "wasm_aot_cold_over_wasm_warm": (cold("wasm-aot"), warm("wasm-aot")),
              "native_cold_over_native_warm": (cold("native-tract"), warm("native-tract")),
              "container_cold_over_wasm01_cold": (cold("container"), cold("wasm01-aot")),

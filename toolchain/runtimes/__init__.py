@@ -5,7 +5,7 @@ from __future__ import annotations
 from toolchain.config import DistLayout, ModelConfig
 from toolchain.errors import ConfigError
 from toolchain.runtimes.base import Runtime
-from toolchain.runtimes.openwhisk import ActionloopExec, Container
+from toolchain.runtimes.openwhisk import ActionloopExec, Container, NativeOrtContainer
 from toolchain.runtimes.onnxruntime import OnnxRuntime1T, OnnxRuntimeDefault
 from toolchain.runtimes.tf import TensorFlowRuntime
 from toolchain.runtimes.native_cli import NativeCli
@@ -14,7 +14,8 @@ from toolchain.runtimes.wasm import WasmAot, WasmJit, WasmPreinitAot
 from toolchain.runtimes.wasm01 import Wasm01Aot
 
 REGISTRY: list[type[Runtime]] = [TensorFlowRuntime, OnnxRuntime1T, OnnxRuntimeDefault, TractPython,
-                                 NativeCli, WasmJit, WasmAot, WasmPreinitAot, Wasm01Aot, ActionloopExec, Container]
+                                 NativeCli, WasmJit, WasmAot, WasmPreinitAot, Wasm01Aot, ActionloopExec, Container,
+                                 NativeOrtContainer]
 
 
 def runtime_names() -> list[str]:

@@ -62,11 +62,12 @@ class ActionloopExec(GuestRuntime):
 class Container(GuestRuntime):
     name = "container"
     description = "action image under podman (runc), HTTP /init + /run"
+    engine = "tract"
 
     def _image(self) -> Path:
         from toolchain.image import image_path
 
-        return image_path(self.cfg.name, self.dist)
+        return image_path(self.cfg.name, self.dist, self.engine)
 
     def unavailable_reason(self):
         from toolchain.actions import podman_available
@@ -102,3 +103,11 @@ class Container(GuestRuntime):
             self._server = None
             if self._loaded_here:
                 remove_image(self._image_id)
+
+
+class NativeOrtContainer(Container):
+    """The same protocol and image layout with ONNX Runtime as the engine (#5's native target)."""
+
+    name = "native-ort"
+    description = "action image with the ONNX Runtime engine (1 intra-op thread) under podman, HTTP /init + /run"
+    engine = "onnxruntime"

@@ -142,4 +142,4 @@ class WasmPreinitAot(WasmAot):
 
     def unavailable_reason(self):
         path = self._artifact()
-        return None if path.is_file() else f"{path} missing: run `invoke build` (preinit needs npm for Wizer)"
+        return None if path.is_file() else f"{path} missing: run `invoke build` (preinit runs Wizer inside the Rust wasm host, which needs the rustup nightly)"

@@ -13,6 +13,9 @@ pub mod openwhisk;
 #[cfg(all(target_arch = "wasm32", target_os = "wasi"))]
 mod wasi_shim;
 
+#[cfg(feature = "ort-engine")]
+pub mod engine_ort;
+
 pub use error::{ErrorKind, GuestError, Result};
 
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
@@ -151,8 +154,14 @@ fn model() -> Result<&'static Plan> {
 
 /// Load and optimise the model now (otherwise it happens on the first request).
 pub fn warm_up() -> Result<()> {
+    #[cfg(feature = "ort-engine")]
+    return engine_ort::warm_up();
+    #[cfg(not(feature = "ort-engine"))]
     model().map(|_| ())
 }
+
+/// The engine that runs the model in this build.
+pub const ENGINE: &str = if cfg!(feature = "ort-engine") { "onnxruntime" } else { "tract" };
 
 /// Wizer's initialisation hook (`toolchain/preinit.py`): the model is parsed and optimised into
 /// linear memory, which Wizer then snapshots into the module, so instances start with it ready.
@@ -172,19 +181,10 @@ pub fn infer(tensor: &[f32]) -> Result<Vec<f32>> {
             input_len()
         )));
     }
-    let plan = model()?;
-    let input = Tensor::from_shape(&meta::INPUT_SHAPE, tensor)
-        .map_err(|e| GuestError::model(format!("cannot build input tensor: {e:#}")))?;
-    let outputs = plan
-        .run(tvec!(input.into_tvalue()))
-        .map_err(|e| GuestError::model(format!("inference failed: {e:#}")))?;
-    let first = outputs
-        .first()
-        .ok_or_else(|| GuestError::model("model returned no output"))?;
-    let view = first
-        .to_plain_array_view::<f32>()
-        .map_err(|e| GuestError::model(format!("model output is not f32: {e:#}")))?;
-    let mut probs: Vec<f32> = view.iter().copied().collect();
+    #[cfg(feature = "ort-engine")]
+    let mut probs = engine_ort::run(tensor)?;
+    #[cfg(not(feature = "ort-engine"))]
+    let mut probs = run_tract(tensor)?;
     if probs.len() != meta::OUTPUT_CLASSES {
         return Err(GuestError::model(format!(
             "model output has {} values; the config says {} classes",
@@ -199,6 +199,23 @@ pub fn infer(tensor: &[f32]) -> Result<Vec<f32>> {
         softmax_in_place(&mut probs);
     }
     Ok(probs)
+}
+
+#[cfg_attr(feature = "ort-engine", allow(dead_code))]
+fn run_tract(tensor: &[f32]) -> Result<Vec<f32>> {
+    let plan = model()?;
+    let input = Tensor::from_shape(&meta::INPUT_SHAPE, tensor)
+        .map_err(|e| GuestError::model(format!("cannot build input tensor: {e:#}")))?;
+    let outputs = plan
+        .run(tvec!(input.into_tvalue()))
+        .map_err(|e| GuestError::model(format!("inference failed: {e:#}")))?;
+    let first = outputs
+        .first()
+        .ok_or_else(|| GuestError::model("model returned no output"))?;
+    let view = first
+        .to_plain_array_view::<f32>()
+        .map_err(|e| GuestError::model(format!("model output is not f32: {e:#}")))?;
+    Ok(view.iter().copied().collect())
 }
 
 /// Softmax in f32: subtract the max, exp, divide by the sum.
@@ -539,16 +556,33 @@ fn tensor_from_request(t: &Value) -> Result<Vec<f32>> {
 
 /// Classify one request (the JSON object described in the crate docs).
 pub fn classify_request(json: &[u8], opts: Options) -> Result<Classification> {
+    classify_prepared(prepare_request(json, opts)?)
+}
+
+/// Classify an already-parsed request.
+pub fn classify_value(req: &Value, opts: Options) -> Result<Classification> {
+    classify_prepared(prepare_value(req, opts)?)
+}
+
+/// A request checked and turned into the model's input: everything before inference.
+pub struct Prepared {
+    pub input: Vec<f32>,
+    pub decoded: Option<Rgb8>,
+    pub debug: bool,
+}
+
+/// The untrusted half of a request: JSON → fields → base64 → image decode → preprocessing. Split from
+/// inference so the fuzz target (guest/fuzz) covers all of it at thousands of inputs a second.
+pub fn prepare_request(json: &[u8], opts: Options) -> Result<Prepared> {
     let req: Value = serde_json::from_slice(json).map_err(|e| {
         GuestError::bad_request(format!(
             "request is not valid JSON ({e}); send {{\"image\": \"<base64>\"}}"
         ))
     })?;
-    classify_value(&req, opts)
+    prepare_value(&req, opts)
 }
 
-/// Classify an already-parsed request.
-pub fn classify_value(req: &Value, opts: Options) -> Result<Classification> {
+pub fn prepare_value(req: &Value, opts: Options) -> Result<Prepared> {
     let obj = req.as_object().ok_or_else(|| {
         GuestError::bad_request(
             "request must be a JSON object: {\"image\": \"<base64 JPEG/PNG/GIF/WebP>\"} or \
@@ -589,6 +623,11 @@ pub fn classify_value(req: &Value, opts: Options) -> Result<Classification> {
             }
             (None, Some(t)) => (tensor_from_request(t)?, None),
         };
+    Ok(Prepared { input, decoded, debug })
+}
+
+fn classify_prepared(p: Prepared) -> Result<Classification> {
+    let Prepared { input, decoded, debug } = p;
     let probs = infer(&input)?;
     let k = 5.min(probs.len());
     let top5: Vec<Prediction> = top_k(&probs, k)
@@ -636,6 +675,7 @@ pub fn info() -> Value {
         },
         "model_bytes": meta::MODEL_BYTES_LEN,
         "target_arch": std::env::consts::ARCH,
+        "engine": ENGINE,
         "simd128": cfg!(target_feature = "simd128"),
         "guest_version": env!("CARGO_PKG_VERSION"),
     })

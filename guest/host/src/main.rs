@@ -8,6 +8,9 @@
 //!   wasm-host bench MODULE N [OPTIONS] < request.json
 //!       load once, then N fresh instances each classifying the request; prints JSON timings
 //!
+//!   wasm-host preinit MODULE.wasm OUT.wasm
+//!       build time: run the guest's `wizer-initialize` export (Wizer) and write the initialised snapshot
+//!
 //! OPTIONS: --simd  --cpu-flag FLAG (repeatable; Cranelift flags of the .cwasm's baseline)
 //!          --memory-mb N (default 512)  --timeout-s N (default 60)  --phases (timings on stderr)
 //!
@@ -20,6 +23,7 @@ use wasmtime::{Collector, Config, Engine, Linker, Module, Store, StoreLimits, St
 use wasmtime_wasi::p1::{self, WasiP1Ctx};
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
+use wasmtime_wizer::Wizer;
 
 const TICK: Duration = Duration::from_millis(100);
 const OUTPUT_CAP: usize = 64 << 20;
@@ -49,6 +53,7 @@ struct Outcome {
 fn usage() -> ! {
     eprintln!("usage: wasm-host run MODULE [--simd] [--cpu-flag F]... [--memory-mb N] [--timeout-s N] [--phases] [-- ARGS...] < request");
     eprintln!("       wasm-host bench MODULE N [same options] < request");
+    eprintln!("       wasm-host preinit MODULE.wasm OUT.wasm");
     std::process::exit(2);
 }
 
@@ -182,6 +187,35 @@ fn read_stdin() -> Vec<u8> {
     request
 }
 
+/// Everything the guest can observe while it initialises is fixed, so the snapshot is a function of the
+/// module alone: WASI randomness comes from a constant seed (std seeds its hash maps from `random_get`
+/// while tract builds the model) and relaxed SIMD is deterministic. No preopens, no environment.
+fn preinit(input: &str, output: &str) -> wasmtime::Result<()> {
+    use rand::SeedableRng;
+    let wasm = std::fs::read(input).map_err(|e| wasmtime::format_err!("cannot read {input}: {e}"))?;
+    let mut cfg = Config::new();
+    cfg.wasm_simd(true).wasm_relaxed_simd(true).relaxed_simd_deterministic(true);
+    let engine = Engine::new(&cfg)?;
+    let wasi = WasiCtxBuilder::new()
+        .inherit_stderr()
+        .secure_random(rand::rngs::StdRng::seed_from_u64(0))
+        .insecure_random(rand::rngs::StdRng::seed_from_u64(1))
+        .insecure_random_seed(2)
+        .build_p1();
+    let mut store = Store::new(&engine, wasi);
+    let snapshot = wasmtime_wasi::runtime::in_tokio(Wizer::new().run(
+        &mut store,
+        &wasm,
+        async |store: &mut Store<WasiP1Ctx>, module: &Module| {
+            let mut linker = Linker::new(store.engine());
+            p1::add_to_linker_async(&mut linker, |cx| cx)?;
+            linker.instantiate_async(store, module).await
+        },
+    ))?;
+    std::fs::write(output, snapshot).map_err(|e| wasmtime::format_err!("cannot write {output}: {e}"))?;
+    Ok(())
+}
+
 fn fail(message: &str) -> ! {
     println!("{}", serde_json::json!({ "error": message }));
     std::process::exit(1);
@@ -194,6 +228,16 @@ fn main() {
     let bench = match cmd.as_str() {
         "run" => false,
         "bench" => true,
+        "preinit" => match rest {
+            [input, output] => {
+                if let Err(e) = preinit(input, output) {
+                    eprintln!("wasm-host preinit: {e:?}");
+                    std::process::exit(1);
+                }
+                return;
+            }
+            _ => usage(),
+        },
         _ => usage(),
     };
     let o = parse(rest, bench);
