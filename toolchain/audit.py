@@ -47,7 +47,7 @@ def ensure_cargo_deny() -> None:
 
 def deny_workspace(name: str, root: Path, policy: Path = POLICY) -> AuditResult:
     cmd = nightly_command("cargo", "deny", "--manifest-path", str(root / "Cargo.toml"), "--locked",
-                          "check", "--config", str(policy), "--hide-inclusion-graph", *CHECKS)
+                          "--config", str(policy), "check", "--hide-inclusion-graph", *CHECKS)
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     return AuditResult(name, proc.returncode == 0, proc.stderr.strip())
 
