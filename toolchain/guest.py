@@ -36,7 +36,7 @@ class Variant:
     opt_level: str  # cargo's release opt-level for this variant
     ships: bool  # built by `invoke build` (and CI); otherwise opt-in with --variant
     why: str
-    cargo_features: tuple[str, ...] = ()
+    cargo_features: tuple[str, ...] = ()  # with these, the default engine (tract) is left out
     static: bool = True  # native: a static-pie binary (no libc needed in the image)
     binary_name: str = "classify"  # the installed file name in dist/guest/<model>/ (native variants)
 
@@ -161,7 +161,7 @@ def cargo_build(cfg: ModelConfig, variant: Variant, model_file: Path, binary: st
     if variant.is_wasm:
         cmd += ["-Zbuild-std=std,panic_abort"]
     if variant.cargo_features:
-        cmd += ["--features", ",".join(variant.cargo_features)]
+        cmd += ["--no-default-features", "--features", ",".join(variant.cargo_features)]
     env = cargo_env(cfg, variant, model_file)
     with log.step(f"cargo build {binary} ({variant.name})"):
         proc = subprocess.run(cmd, cwd=GUEST_DIR, env=env, capture_output=True, text=True)

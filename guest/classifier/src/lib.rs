@@ -13,8 +13,28 @@ pub mod openwhisk;
 #[cfg(all(target_arch = "wasm32", target_os = "wasi"))]
 mod wasi_shim;
 
+// The inference engine is a cargo feature: tract (default; the static binary and the wasm guest) or
+// ONNX Runtime (`native-ort`). With neither (the fuzz targets) everything up to inference is built.
+#[cfg(all(feature = "tract-engine", feature = "ort-engine"))]
+compile_error!("choose one engine: features `tract-engine` (default) and `ort-engine` exclude each other");
 #[cfg(feature = "ort-engine")]
 pub mod engine_ort;
+#[cfg(feature = "tract-engine")]
+mod engine_tract;
+#[cfg(feature = "ort-engine")]
+use engine_ort as engine;
+#[cfg(feature = "tract-engine")]
+use engine_tract as engine;
+#[cfg(not(any(feature = "tract-engine", feature = "ort-engine")))]
+mod engine {
+    use crate::{GuestError, Result};
+    pub fn warm_up() -> Result<()> {
+        Ok(())
+    }
+    pub fn run(_tensor: &[f32]) -> Result<Vec<f32>> {
+        Err(GuestError::model("this build has no inference engine"))
+    }
+}
 
 pub use error::{ErrorKind, GuestError, Result};
 
@@ -24,8 +44,6 @@ use base64::Engine as _;
 use serde::Serialize;
 use serde_json::Value;
 use std::io::Cursor;
-use std::sync::{Arc, OnceLock};
-use tract_onnx::prelude::*;
 
 /// Model facts generated at build time from the model TOML.
 pub mod meta {
@@ -109,59 +127,19 @@ pub fn max_request_bytes() -> usize {
 // Model
 // ------------------------------------------------------------------------------------------
 
-type Plan = Arc<TypedRunnableModel>;
-
-static MODEL: OnceLock<std::result::Result<Plan, String>> = OnceLock::new();
-
-fn load_model() -> std::result::Result<Plan, String> {
-    let shape = meta::INPUT_SHAPE;
-    let plan = onnx()
-        .model_for_read(&mut Cursor::new(meta::MODEL_BYTES))
-        .and_then(|m| m.with_input_fact(0, f32::fact(shape).into()))
-        .and_then(|m| m.into_optimized())
-        .and_then(|m| m.into_runnable())
-        .map_err(|e| format!("embedded model failed to load: {e:#}"))?;
-    let outs = plan
-        .model()
-        .output_outlets()
-        .map_err(|e| format!("{e:#}"))?;
-    if outs.is_empty() {
-        return Err("embedded model has no outputs".into());
-    }
-    let fact = plan
-        .model()
-        .outlet_fact(outs[0])
-        .map_err(|e| format!("{e:#}"))?;
-    if let Some(s) = fact.shape.as_concrete() {
-        let n: usize = s.iter().product();
-        if n != meta::OUTPUT_CLASSES {
-            return Err(format!(
-                "embedded model's first output has shape {s:?} ({n} values) but the config says \
-                 {} classes; rebuild with a matching model/config",
-                meta::OUTPUT_CLASSES
-            ));
-        }
-    }
-    Ok(plan)
-}
-
-fn model() -> Result<&'static Plan> {
-    MODEL
-        .get_or_init(load_model)
-        .as_ref()
-        .map_err(|e| GuestError::model(e.clone()))
-}
-
 /// Load and optimise the model now (otherwise it happens on the first request).
 pub fn warm_up() -> Result<()> {
-    #[cfg(feature = "ort-engine")]
-    return engine_ort::warm_up();
-    #[cfg(not(feature = "ort-engine"))]
-    model().map(|_| ())
+    engine::warm_up()
 }
 
 /// The engine that runs the model in this build.
-pub const ENGINE: &str = if cfg!(feature = "ort-engine") { "onnxruntime" } else { "tract" };
+pub const ENGINE: &str = if cfg!(feature = "ort-engine") {
+    "onnxruntime"
+} else if cfg!(feature = "tract-engine") {
+    "tract"
+} else {
+    "none"
+};
 
 /// Wizer's initialisation hook (`toolchain/preinit.py`): the model is parsed and optimised into
 /// linear memory, which Wizer then snapshots into the module, so instances start with it ready.
@@ -181,10 +159,7 @@ pub fn infer(tensor: &[f32]) -> Result<Vec<f32>> {
             input_len()
         )));
     }
-    #[cfg(feature = "ort-engine")]
-    let mut probs = engine_ort::run(tensor)?;
-    #[cfg(not(feature = "ort-engine"))]
-    let mut probs = run_tract(tensor)?;
+    let mut probs = engine::run(tensor)?;
     if probs.len() != meta::OUTPUT_CLASSES {
         return Err(GuestError::model(format!(
             "model output has {} values; the config says {} classes",
@@ -199,23 +174,6 @@ pub fn infer(tensor: &[f32]) -> Result<Vec<f32>> {
         softmax_in_place(&mut probs);
     }
     Ok(probs)
-}
-
-#[cfg_attr(feature = "ort-engine", allow(dead_code))]
-fn run_tract(tensor: &[f32]) -> Result<Vec<f32>> {
-    let plan = model()?;
-    let input = Tensor::from_shape(&meta::INPUT_SHAPE, tensor)
-        .map_err(|e| GuestError::model(format!("cannot build input tensor: {e:#}")))?;
-    let outputs = plan
-        .run(tvec!(input.into_tvalue()))
-        .map_err(|e| GuestError::model(format!("inference failed: {e:#}")))?;
-    let first = outputs
-        .first()
-        .ok_or_else(|| GuestError::model("model returned no output"))?;
-    let view = first
-        .to_plain_array_view::<f32>()
-        .map_err(|e| GuestError::model(format!("model output is not f32: {e:#}")))?;
-    Ok(view.iter().copied().collect())
 }
 
 /// Softmax in f32: subtract the max, exp, divide by the sum.
