@@ -102,7 +102,10 @@ def build_manifest(dist: DistLayout) -> dict:
             models[name]["onnx_sha256"] = sha256_file(dist.onnx(name))
         artifacts += [a.entry(dist) for a in artifacts_for_model(name, dist)]
     artifacts.sort(key=lambda e: e["path"])
-    return {"schema_version": SCHEMA_VERSION, "models": models, "tools": tool_versions(), "artifacts": artifacts}
+    from toolchain.archive import source_revision
+
+    return {"schema_version": SCHEMA_VERSION, "source_revision": source_revision(), "models": models,
+            "tools": tool_versions(), "artifacts": artifacts}
 
 
 def write_manifest(dist: DistLayout) -> Path:

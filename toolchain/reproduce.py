@@ -23,10 +23,9 @@ def digests(manifest: Path) -> dict[str, str]:
     return {e["path"]: e["sha256"] for e in entries if e["kind"] not in MACHINE_DEPENDENT_KINDS}
 
 
-def rebuild_elsewhere(model: str) -> Path:
-    """Clone HEAD into a temp dir and run `invoke build package` there with fresh caches; return its manifest."""
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
-                          check=True).stdout.strip()
+def rebuild_elsewhere(model: str, head: str) -> Path:
+    """Clone ``head`` into a temp dir and run `invoke build package` there with fresh caches; return its
+    manifest."""
     status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
                             capture_output=True, text=True).stdout
     if status.strip():
@@ -45,12 +44,26 @@ def rebuild_elsewhere(model: str) -> Path:
     return root / "dist" / "manifest.json"
 
 
+def _packaged_revision(manifest: Path) -> str | None:
+    return json.loads(manifest.read_text()).get("source_revision") if manifest.is_file() else None
+
+
 def verify_reproducible(model: str, dist: DistLayout) -> dict:
-    if not dist.manifest.is_file():
-        raise StageError(f"{dist.manifest} missing", hint="run `invoke build package` first")
-    first = digests(dist.manifest)
-    second = digests(rebuild_elsewhere(model))
-    return compare(first, second)
+    """Compare dist/ (built and packaged at HEAD) with a second clean build of HEAD; write the report to
+    dist/reproducible.json."""
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
+                          check=True).stdout.strip()
+    if _packaged_revision(dist.manifest) != head:
+        raise StageError(f"{dist.manifest} was not packaged at HEAD ({head[:12]})",
+                         hint="run `invoke build package` first, and leave dist/ alone while this runs")
+    second = rebuild_elsewhere(model, head)
+    # Read now: dist/ must still be the build of HEAD after the hour the second build takes.
+    if _packaged_revision(dist.manifest) != head:
+        raise StageError(f"{dist.manifest} changed to another commit while the second build ran",
+                         hint=f"compare again by hand with {second}")
+    report = {"revision": head, **compare(digests(dist.manifest), digests(second))}
+    (dist.root / "reproducible.json").write_text(json.dumps(report, indent=2))
+    return report
 
 
 def compare(first: dict[str, str], second: dict[str, str]) -> dict:
