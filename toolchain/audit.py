@@ -13,7 +13,7 @@ from pathlib import Path
 from toolchain import log
 from toolchain.errors import StageError
 from toolchain.guest import GUEST_DIR
-from toolchain.host import HOST_DIR, host_toolchain_problem, nightly_command
+from toolchain.host import HOST_DIR, ensure_cargo_subcommand, host_toolchain_problem, nightly_command
 from toolchain.versions import CARGO_DENY_VERSION
 
 POLICY = GUEST_DIR / "deny.toml"
@@ -33,16 +33,7 @@ def audit_problem() -> str | None:
 
 
 def ensure_cargo_deny() -> None:
-    found = subprocess.run(nightly_command("cargo", "deny", "--version"), capture_output=True, text=True)
-    if found.returncode == 0 and CARGO_DENY_VERSION in found.stdout:
-        return
-    with log.step(f"cargo install cargo-deny {CARGO_DENY_VERSION}"):
-        proc = subprocess.run(nightly_command("cargo", "install", "cargo-deny", "--version",
-                                              f"={CARGO_DENY_VERSION}", "--locked"),
-                              capture_output=True, text=True, timeout=3600)
-    if proc.returncode != 0:
-        raise StageError(f"cargo install cargo-deny failed:\n{proc.stderr[-2000:]}",
-                         hint="check that crates.io is reachable")
+    ensure_cargo_subcommand("deny", CARGO_DENY_VERSION)
 
 
 def deny_workspace(name: str, root: Path, policy: Path = POLICY) -> AuditResult:

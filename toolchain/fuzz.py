@@ -24,7 +24,7 @@ from toolchain.config import CACHE_DIR, DistLayout, ModelConfig
 from toolchain.errors import StageError
 from toolchain.fsutil import write_atomic
 from toolchain.guest import GUEST_DIR, reproducible_cargo_env, stable_model_copy
-from toolchain.host import host_toolchain_problem, nightly_command
+from toolchain.host import ensure_cargo_subcommand, host_toolchain_problem, nightly_command
 from toolchain.versions import CARGO_FUZZ_VERSION
 
 FUZZ_DIR = GUEST_DIR / "fuzz"
@@ -55,17 +55,7 @@ def fuzz_problem() -> str | None:
 
 
 def ensure_cargo_fuzz() -> None:
-    """cargo-fuzz at the pinned version, installed with the nightly into ~/.cargo/bin on first use."""
-    found = subprocess.run(nightly_command("cargo", "fuzz", "--version"), capture_output=True, text=True)
-    if found.returncode == 0 and CARGO_FUZZ_VERSION in found.stdout:
-        return
-    with log.step(f"cargo install cargo-fuzz {CARGO_FUZZ_VERSION}"):
-        proc = subprocess.run(nightly_command("cargo", "install", "cargo-fuzz", "--version",
-                                              f"={CARGO_FUZZ_VERSION}", "--locked"),
-                              capture_output=True, text=True, timeout=1800)
-    if proc.returncode != 0:
-        raise StageError(f"cargo install cargo-fuzz failed:\n{proc.stderr[-2000:]}",
-                         hint="check that crates.io is reachable")
+    ensure_cargo_subcommand("fuzz", CARGO_FUZZ_VERSION)
 
 
 def _encoded(mode: str, fmt: str, size: tuple[int, int] = (24, 16), **kw) -> bytes:

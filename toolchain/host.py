@@ -30,6 +30,20 @@ def nightly_command(*args: str) -> list[str]:
     return [rustup, "run", HOST_TOOLCHAIN, *args]
 
 
+def ensure_cargo_subcommand(name: str, version: str) -> None:
+    """`cargo NAME` (crate cargo-NAME) at the pinned version, installed with the nightly into ~/.cargo/bin on
+    first use; an existing install at that version is kept."""
+    found = subprocess.run(nightly_command("cargo", name, "--version"), capture_output=True, text=True)
+    if found.returncode == 0 and version in found.stdout:
+        return
+    with log.step(f"cargo install cargo-{name} {version}"):
+        proc = subprocess.run(nightly_command("cargo", "install", f"cargo-{name}", "--version", f"={version}",
+                                              "--locked"), capture_output=True, text=True, timeout=3600)
+    if proc.returncode != 0:
+        raise StageError(f"cargo install cargo-{name} failed:\n{proc.stderr[-2000:]}",
+                         hint="check that crates.io is reachable")
+
+
 def host_toolchain_problem() -> str | None:
     """None if the toolchain that can build wasmtime 50 is here; otherwise what is missing."""
     try:
