@@ -96,6 +96,8 @@ def test_deploy_files_carry_measured_memory_limits(bench, dist, default_cfg):
     paths = deploy_paths(default_cfg.name, dist)
     plan = json.loads(paths["plan"].read_text())
     assert {a["how"] for a in plan["actions"]} == {"wasm:0.1", "native", "docker"}
+    images = [a["image"] for a in plan["actions"] if a["how"] == "docker"]
+    assert len(images) == 2 and all(img.startswith("mobilenet-infer-benchmark/") for img in images)  # tract, ORT
     yaml_text, commands = paths["wskdeploy"].read_text(), paths["commands"].read_text()
     for a in plan["actions"]:
         assert MEMORY_MIN_MB <= a["memory_mb"] <= MEMORY_MAX_MB and a["memory_mb"] >= a["peak_rss_mb"], a

@@ -35,6 +35,7 @@ class ActionPlan:
     peak_rss_mb: float
     memory_mb: int
     measured_with: str
+    image: str | None = None  # docker actions: the image reference
 
 
 def largest_accepted_image(cfg: ModelConfig) -> bytes:
@@ -122,7 +123,7 @@ def measure_wasm01_peak_mb(cfg: ModelConfig, dist: DistLayout, request: dict) ->
 
 def plan_actions(cfg: ModelConfig, dist: DistLayout) -> list[ActionPlan]:
     from toolchain.guest import native_cli_path
-    from toolchain.image import image_path
+    from toolchain.image import image_path, image_reference
     from toolchain.package import exec_zip_path, wasm01_zip_path
 
     image = largest_accepted_image(cfg)
@@ -135,33 +136,38 @@ def plan_actions(cfg: ModelConfig, dist: DistLayout) -> list[ActionPlan]:
     base = cfg.name.replace(".", "_")
     plans = []
     with log.step("peak memory of each action"):
-        for name, artifact, how, measure in (
+        for name, artifact, how, measure, image in (
             (f"{base}-wasm", wasm01_zip_path(cfg.name, dist), "wasm:0.1",
-             lambda: measure_wasm01_peak_mb(cfg, dist, request)),
+             lambda: measure_wasm01_peak_mb(cfg, dist, request), None),
             (f"{base}-exec", exec_zip_path(cfg.name, dist), "native",
-             lambda: measure_exec_peak_mb(exec_zip_path(cfg.name, dist), request)),
+             lambda: measure_exec_peak_mb(exec_zip_path(cfg.name, dist), request), None),
             (f"{base}-container", image_path(cfg.name, dist), "docker",
-             lambda: measure_server_peak_mb(native_cli_path(cfg.name, dist), request)),
+             lambda: measure_server_peak_mb(native_cli_path(cfg.name, dist), request), image_reference(cfg)),
+            (f"{base}-onnxruntime", image_path(cfg.name, dist, "onnxruntime"), "docker",
+             lambda: measure_server_peak_mb(native_cli_path(cfg.name, dist, "native-ort"), request),
+             image_reference(cfg, "onnxruntime")),
         ):
             if not artifact.is_file():
                 raise StageError(f"{artifact} missing", hint=f"run `invoke package --model {cfg.name}`")
             peak = measure()
-            plans.append(ActionPlan(name, artifact.name, how, round(peak, 1), memory_limit_mb(peak, name), what))
+            plans.append(ActionPlan(name, artifact.name, how, round(peak, 1), memory_limit_mb(peak, name), what,
+                                    image))
             log.info(f"deploy: {name} peaks at {peak:.0f} MB -> memory limit {plans[-1].memory_mb} MB")
     return plans
 
 
-def wskdeploy_yaml(cfg: ModelConfig, plans: list[ActionPlan], image_ref: str) -> str:
+def wskdeploy_yaml(cfg: ModelConfig, plans: list[ActionPlan]) -> str:
     lines = [f"# wskdeploy manifest for {cfg.name}, written by `invoke package`.",
              "# Memory limits: measured peak RSS on the largest accepted image x "
              f"{MEMORY_HEADROOM}, rounded up to 32 MB.",
-             "# The container action needs the image in a registry the invokers can pull from:",
-             f"#   podman load -i {cfg.name}-image.tar && podman push {image_ref} <registry>/{image_ref}",
-             "packages:", "  mobilenet:", "    actions:"]
+             "# The container actions need their images in a registry the invokers can pull from:"]
+    lines += [f"#   podman load -i {p.artifact} && podman push {p.image} <registry>/{p.image}"
+              for p in plans if p.how == "docker"]
+    lines += ["packages:", "  mobilenet:", "    actions:"]
     for p in plans:
         lines += [f"      {p.name}:  # peak {p.peak_rss_mb} MB"]
         if p.how == "docker":
-            lines += [f"        docker: {image_ref}"]
+            lines += [f"        docker: {p.image}"]
         elif p.how == "native":
             lines += [f"        function: {p.artifact}", "        native: true"]
         else:
@@ -170,12 +176,12 @@ def wskdeploy_yaml(cfg: ModelConfig, plans: list[ActionPlan], image_ref: str) ->
     return "\n".join(lines) + "\n"
 
 
-def wsk_commands(plans: list[ActionPlan], image_ref: str) -> str:
+def wsk_commands(plans: list[ActionPlan]) -> str:
     out = ["#!/bin/sh", "# The wsk commands for these actions (written by `invoke package`). Run from this directory.",
            "set -eu"]
     for p in plans:
         flags = {"wasm:0.1": f"{p.artifact} --kind wasm:0.1", "native": f"{p.artifact} --native",
-                 "docker": f"--docker {image_ref}"}[p.how]
+                 "docker": f"--docker {p.image}"}[p.how]
         out.append(f"wsk action update {p.name} {flags} --memory {p.memory_mb} --timeout {TIMEOUT_MS}")
     return "\n".join(out) + "\n"
 
@@ -187,16 +193,12 @@ def deploy_paths(model: str, dist: DistLayout) -> dict[str, Path]:
 
 
 def write_deploy_files(cfg: ModelConfig, dist: DistLayout) -> list[Path]:
-    from toolchain.image import image_reference
-
     plans = plan_actions(cfg, dist)
-    ref = image_reference(cfg)
     paths = deploy_paths(cfg.name, dist)
-    write_atomic(paths["wskdeploy"], wskdeploy_yaml(cfg, plans, ref).encode())
-    write_atomic(paths["commands"], wsk_commands(plans, ref).encode())
+    write_atomic(paths["wskdeploy"], wskdeploy_yaml(cfg, plans).encode())
+    write_atomic(paths["commands"], wsk_commands(plans).encode())
     paths["commands"].chmod(0o755)
-    write_atomic(paths["plan"], canonical_json({"model": cfg.name, "image": ref,
-                                                "actions": [asdict(p) for p in plans]}))
+    write_atomic(paths["plan"], canonical_json({"model": cfg.name, "actions": [asdict(p) for p in plans]}))
     return list(paths.values())
 
 
