@@ -69,6 +69,13 @@ def test_preinitialisation_is_reproducible(hosted, tmp_path):
     assert sha256_file(again) == sha256_file(preinit_path(hosted["model"], hosted["dist"]))
 
 
+def test_preinit_of_a_missing_module_is_a_one_line_error(hosted, tmp_path):
+    out = subprocess.run([hosted["host"], "preinit", str(tmp_path / "missing.wasm"), str(tmp_path / "out.wasm")],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and "cannot read" in out.stderr and "backtrace" not in out.stderr.lower()
+    assert len(out.stderr.strip().splitlines()) == 1 and not (tmp_path / "out.wasm").exists()
+
+
 def test_memory_cap_stops_the_guest_with_an_error(hosted):
     proc = run_host(hosted, "aot", "--memory-mb", "48")
     answer = json.loads(proc.stdout.decode().strip().splitlines()[-1])

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from toolchain.archive import source_revision
 from toolchain.config import REPO_ROOT, DistLayout, load_model_config
 from toolchain.fsutil import canonical_json, sha256_file, write_atomic
 
@@ -102,8 +103,6 @@ def build_manifest(dist: DistLayout) -> dict:
             models[name]["onnx_sha256"] = sha256_file(dist.onnx(name))
         artifacts += [a.entry(dist) for a in artifacts_for_model(name, dist)]
     artifacts.sort(key=lambda e: e["path"])
-    from toolchain.archive import source_revision
-
     return {"schema_version": SCHEMA_VERSION, "source_revision": source_revision(), "models": models,
             "tools": tool_versions(), "artifacts": artifacts}
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from toolchain import log
 from toolchain.config import REPO_ROOT, DistLayout
 from toolchain.errors import DivergenceError, StageError
+from toolchain.fsutil import write_atomic
 
 # Made from measurements on this machine, so they differ between builds by design.
 MACHINE_DEPENDENT_KINDS = {"wskdeploy-manifest", "wsk-commands", "openwhisk-actions"}
@@ -62,7 +63,7 @@ def verify_reproducible(model: str, dist: DistLayout) -> dict:
         raise StageError(f"{dist.manifest} changed to another commit while the second build ran",
                          hint=f"compare again by hand with {second}")
     report = {"revision": head, **compare(digests(dist.manifest), digests(second))}
-    (dist.root / "reproducible.json").write_text(json.dumps(report, indent=2))
+    write_atomic(dist.root / "reproducible.json", json.dumps(report, indent=2).encode())
     return report
 
 

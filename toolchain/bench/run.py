@@ -21,6 +21,7 @@ from toolchain.bench.profile import guest_phase_split, tract_op_profile
 from toolchain.bench.stats import Progress, spread, summarize
 from toolchain.config import DistLayout, ModelConfig
 from toolchain.errors import ConfigError
+from toolchain.guest import native_cli_path
 from toolchain.fsutil import build_seconds, canonical_json, write_atomic
 from toolchain.golden import load_goldens
 
@@ -86,9 +87,9 @@ def _build_s(name: str, cfg: ModelConfig, dist: DistLayout) -> float | None:
     """Seconds of the last build of the artifact and the steps it is made from (as recorded by the stages)."""
     times = build_seconds(dist.root)
     m = cfg.name
-    chains = {"native-tract": [f"guest/{m}/classify"],
-              "actionloop-exec": [f"guest/{m}/classify"], "container": [f"guest/{m}/classify"],
-              "native-ort": [f"guest/{m}/classify-ort"],
+    tract_cli, ort_cli = (str(native_cli_path(m, dist, v).relative_to(dist.root)) for v in ("native", "native-ort"))
+    chains = {"native-tract": [tract_cli], "actionloop-exec": [tract_cli], "container": [tract_cli],
+              "native-ort": [ort_cli],
               "wasm-jit": [f"guest/{m}/classify-simd.wasm", f"guest/{m}/classify-simd.opt.wasm"],
               "wasm-aot": [f"guest/{m}/classify-simd.wasm", f"guest/{m}/classify-simd.opt.wasm"],
               "wasm-preinit-aot": [f"guest/{m}/classify-simd.wasm", f"guest/{m}/classify-simd.opt.wasm",

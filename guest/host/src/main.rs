@@ -231,7 +231,7 @@ fn main() {
         "preinit" => match rest {
             [input, output] => {
                 if let Err(e) = preinit(input, output) {
-                    eprintln!("wasm-host preinit: {e:?}");
+                    eprintln!("wasm-host preinit: {e:#}");
                     std::process::exit(1);
                 }
                 return;
