@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import copy
 import json
-import shutil
 import subprocess
 
 import jsonschema
 import pytest
 from PIL import Image
 
+from toolchain import programs
 from toolchain.bench.report import PLOTS, validate_results
 
 pytestmark = pytest.mark.slow
@@ -73,8 +73,7 @@ def test_plots_are_png_and_the_reports_reference_them(bench):
 
 def test_headless_chromium_renders_tables_and_plots(bench, tmp_path):
     _, out = bench
-    chromium = shutil.which("chromium")
-    assert chromium, "chromium is missing: ./bootstrap.sh installs it (requirements-debian.txt)"
+    chromium = programs.CHROMIUM.require()
     flags = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
              f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000"]

@@ -6,6 +6,7 @@ import subprocess
 import pytest
 
 from bad_inputs import CORPUS, check_answer
+from toolchain.config import REPO_ROOT
 from toolchain.manifest import write_manifest
 from toolchain.runtimes import make_runtime
 from toolchain.verify import format_table, verify
@@ -27,6 +28,28 @@ def test_every_guest_runtime_matches_tensorflow(guest, dist):
     for row in report["runtimes"]:
         assert row["resize_max_abs"] == 0.0  # the shared preprocessing is bit-exact on every target
         assert row["top1_agree"] == row["cases"]
+
+
+def test_verify_json_is_plain_json_for_native_and_wasm_runtimes(guest, dist):
+    """`invoke verify --json`, as a release pipeline calls it: exit 0 and a document any JSON parser reads
+    (numpy numbers once made it crash with a stack trace whenever a guest runtime was in the report)."""
+    import os
+    import sys
+
+    runtimes = ["native-tract", "wasm-aot", "wasm01-aot"]
+    cmd = [sys.executable, "-m", "invoke", "verify", "--json", *(a for r in runtimes for a in ("--runtime", r))]
+    res = subprocess.run(cmd, cwd=REPO_ROOT, env={**os.environ, "MIB_DIST": str(dist.root)}, capture_output=True,
+                         text=True, timeout=900)
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr[-2000:]
+
+    def no_constants(name):
+        raise AssertionError(f"{name} is not JSON")
+
+    report = json.loads(res.stdout, parse_constant=no_constants)
+    assert report["ok"] and [r["runtime"] for r in report["runtimes"]] == runtimes
+    for row in report["runtimes"]:
+        assert all(type(row[k]) is float for k in ("tensor_max_abs", "image_max_abs", "resize_max_abs"))
+        assert type(row["decode_max_abs"]) is int
 
 
 @pytest.mark.parametrize("runtime", ["native-tract", "wasm-jit", "wasm01-aot"])
@@ -110,11 +133,11 @@ def test_rust_unit_tests(guest, dist):
     """The guest crate's own unit tests (HTTP parsing, activation envelopes, actionloop lines, preprocessing),
     built with the native variant's flags so tract is not compiled again."""
     from toolchain.guest import GUEST_DIR, VARIANTS, cargo_env
-    from toolchain.versions import CARGO
+    from toolchain.programs import CARGO
 
     variant = VARIANTS["native"]
     env = cargo_env(guest, variant, dist.onnx(guest.name))
-    proc = subprocess.run([CARGO, "test", "--release", "--locked", "-p", "classifier", "--lib", "--target",
+    proc = subprocess.run([CARGO.path, "test", "--release", "--locked", "-p", "classifier", "--lib", "--target",
                            variant.target], cwd=GUEST_DIR, env=env, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "test result: ok" in proc.stdout

@@ -24,12 +24,14 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from toolchain import log
 from toolchain.errors import StageError
+from toolchain.programs import PODMAN, RUNC
 
 SENTINEL = "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX"
-PODMAN_GLOBAL = ["podman", "--storage-driver=vfs"]
+PODMAN_GLOBAL = [PODMAN.path, "--storage-driver=vfs"]
 # What works here without a daemon or cgroup v2 delegation (../shared/notes/toolchain.md).
-PODMAN_RUN = ["--runtime", "runc", "--cgroup-manager=cgroupfs", "--ulimit", "nofile=1024:1024",
+PODMAN_RUN = ["--runtime", RUNC.path, "--cgroup-manager=cgroupfs", "--ulimit", "nofile=1024:1024",
               "--ulimit", "nproc=1024:1024"]
 
 
@@ -169,9 +171,9 @@ class HttpAnswer:
 
 def podman_available() -> str | None:
     """None if podman + runc can run images here, else why not."""
-    for tool in ("podman", "runc"):
-        if shutil.which(tool) is None:
-            return f"{tool} is not installed (bootstrap.sh installs it from requirements-debian.txt)"
+    for tool in (PODMAN, RUNC):
+        if not tool.present():
+            return f"{tool.name} is not installed (bootstrap.sh installs it from requirements-debian.txt)"
     return None
 
 
@@ -185,8 +187,9 @@ def load_image(image_tar: Path) -> str:
     from toolchain.oci import archive_image_id
 
     image_id = archive_image_id(image_tar)
-    proc = subprocess.run([*PODMAN_GLOBAL, "load", "-i", str(image_tar)], capture_output=True, text=True,
-                          timeout=600)
+    with log.step(f"podman load {image_tar.name}"):
+        proc = subprocess.run([*PODMAN_GLOBAL, "load", "-i", str(image_tar)], capture_output=True, text=True,
+                              timeout=600)
     if proc.returncode != 0:
         raise StageError(f"podman load {image_tar} failed: {proc.stderr.strip()[-2000:]}")
     return image_id
@@ -216,7 +219,7 @@ class ServerAction:
     def in_podman(cls, image_id: str, port: int | None = None, memory_mb: int | None = None) -> "ServerAction":
         port = port or free_port()
         name = f"mib-action-{uuid.uuid4().hex[:12]}"
-        argv = [*PODMAN_GLOBAL, "--runtime", "runc", "run", "--rm", "--name", name, *PODMAN_RUN[2:],
+        argv = [*PODMAN_GLOBAL, "--runtime", RUNC.path, "run", "--rm", "--name", name, *PODMAN_RUN[2:],
                 "--network=host", "-e", f"ACTION_PORT={port}"]
         if memory_mb:
             argv += ["--memory", f"{memory_mb}m"]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from toolchain.config import DistLayout, ModelConfig
 from toolchain.errors import InputError, StageError
+from toolchain.fsutil import json_text
 from toolchain.runtimes import make_runtime
 
 
@@ -24,4 +24,4 @@ def classify_file(image: str, cfg: ModelConfig, dist: DistLayout, runtime: str) 
         rt.close()
     if "error" in result:
         raise InputError(f"{path}: {result['error']}")
-    return json.dumps(result, indent=2)
+    return json_text(result, sort_keys=False)

@@ -45,8 +45,21 @@ def write_atomic(final: Path, data: bytes) -> None:
         tmp.write_bytes(data)
 
 
+def _plain(value):
+    """json's fallback: numpy scalars and arrays (which results built from numpy maths easily carry) become
+    Python numbers and lists; anything else is still an error."""
+    if hasattr(value, "tolist") and type(value).__module__ == "numpy":
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def json_text(obj, indent: int | None = 2, sort_keys: bool = True) -> str:
+    """The one JSON writer of every machine-readable output (reports, results, stamps): plain JSON numbers."""
+    return json.dumps(obj, indent=indent, sort_keys=sort_keys, ensure_ascii=False, default=_plain)
+
+
 def canonical_json(obj) -> bytes:
-    return (json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+    return (json_text(obj) + "\n").encode("utf-8")
 
 
 def digest_inputs(paths: list[Path], extra: dict | None = None) -> dict:

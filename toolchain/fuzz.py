@@ -22,7 +22,7 @@ from pathlib import Path
 from toolchain import log
 from toolchain.config import CACHE_DIR, DistLayout, ModelConfig
 from toolchain.errors import StageError
-from toolchain.fsutil import write_atomic
+from toolchain.fsutil import canonical_json, write_atomic
 from toolchain.guest import GUEST_DIR, reproducible_cargo_env, stable_model_copy
 from toolchain.host import ensure_cargo_subcommand, host_toolchain_problem, nightly_command
 from toolchain.versions import CARGO_FUZZ_VERSION
@@ -176,7 +176,7 @@ def run_fuzzing(cfg: ModelConfig, dist: DistLayout, targets: tuple[str, ...] = T
     results = [fuzz_target(cfg, dist, t, seconds) for t in targets]
     report = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cargo_fuzz": CARGO_FUZZ_VERSION,
               "results": [asdict(r) for r in results]}
-    write_atomic(dist.root / "fuzz" / "results.json", json.dumps(report, indent=2).encode())
+    write_atomic(dist.root / "fuzz" / "results.json", canonical_json(report))
     for r in results:
         log.info(f"fuzz {r.target}: {r.executions:,} inputs in {r.seconds} s ({r.execs_per_second:,}/s), "
                  f"coverage {r.coverage} edges, corpus {r.corpus_inputs}, peak RSS {r.peak_rss_mb} MB, "

@@ -19,10 +19,10 @@ from toolchain.config import CACHE_DIR, REPO_ROOT, DistLayout, ModelConfig
 from toolchain.errors import StageError
 from toolchain.fsutil import atomic_path, record_build_seconds
 from toolchain.manifest import Artifact
-from toolchain.versions import CARGO, CARGO_SOURCE_DATE_EPOCH, RUSTC, RUSTC_EXPECTED
+from toolchain.programs import CARGO, RUST_LLD, RUST_STD_SOURCE, RUSTC, WASI_CRT1, WASI_LIBC
+from toolchain.versions import CARGO_SOURCE_DATE_EPOCH, RUSTC_EXPECTED
 
 GUEST_DIR = REPO_ROOT / "guest"
-WASI_LIBC = Path("/usr/lib/wasm32-wasi")
 NATIVE_TARGET = "x86_64-unknown-linux-gnu"
 WASM_TARGET = "wasm32-wasip1"
 
@@ -123,7 +123,7 @@ def cargo_env(cfg: ModelConfig, variant: Variant, model_file: Path) -> dict[str,
     env = reproducible_cargo_env()
     remap = " ".join(remap_path_flags())
     env.update({
-        "RUSTC": RUSTC,
+        "RUSTC": RUSTC.path,
         "CARGO_TARGET_DIR": str(CACHE_DIR / "cargo-target" / variant.name),
         "GUEST_MODEL_CONFIG": str(cfg.config_path),
         "GUEST_MODEL_FILE": str(stable_model_copy(model_file)),
@@ -131,8 +131,8 @@ def cargo_env(cfg: ModelConfig, variant: Variant, model_file: Path) -> dict[str,
         "CARGO_PROFILE_RELEASE_OPT_LEVEL": variant.opt_level,
     })
     if variant.is_wasm:
-        flags = ["-C", "panic=abort", "-C", "link-self-contained=no", "-L", str(WASI_LIBC),
-                 "-C", f"link-arg={WASI_LIBC / 'crt1-command.o'}"]
+        flags = ["-C", "panic=abort", "-C", "link-self-contained=no", "-L", str(Path(WASI_LIBC.path).parent),
+                 "-C", f"link-arg={WASI_CRT1.path}"]
         if variant.features:
             flags += ["-C", "target-feature=" + ",".join(f"+{f}" for f in variant.features)]
         env["RUSTC_BOOTSTRAP"] = "1"  # -Zbuild-std on Debian's stable rustc
@@ -145,10 +145,7 @@ def cargo_env(cfg: ModelConfig, variant: Variant, model_file: Path) -> dict[str,
 
 
 def warn_on_unpinned_rustc() -> None:
-    try:
-        found = subprocess.run([RUSTC, "--version"], capture_output=True, text=True, timeout=60).stdout.strip()
-    except OSError:
-        raise StageError(f"{RUSTC} not found", hint="run ./bootstrap.sh (Debian package rustc-web)")
+    found = subprocess.run([RUSTC.require(), "--version"], capture_output=True, text=True, timeout=60).stdout.strip()
     if not found.startswith(RUSTC_EXPECTED + " "):
         log.info(f"warning: {found} is not the {RUSTC_EXPECTED} this project was locked and measured with "
                  f"(Debian updates rustc-web); the build may differ from the recorded digests")
@@ -157,8 +154,10 @@ def warn_on_unpinned_rustc() -> None:
 def cargo_build(cfg: ModelConfig, variant: Variant, model_file: Path, binary: str = "classify") -> Path:
     """Build one binary of the guest workspace for ``variant``; return the built file in the target dir."""
     warn_on_unpinned_rustc()
-    cmd = [CARGO, "build", "--release", "--locked", "--bin", binary, "--target", variant.target]
+    cmd = [CARGO.require(), "build", "--release", "--locked", "--bin", binary, "--target", variant.target]
     if variant.is_wasm:
+        for needed in (RUST_LLD, RUST_STD_SOURCE, WASI_LIBC, WASI_CRT1):
+            needed.require()
         cmd += ["-Zbuild-std=std,panic_abort"]
     if variant.cargo_features:
         cmd += ["--no-default-features", "--features", ",".join(variant.cargo_features)]

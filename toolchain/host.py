@@ -14,6 +14,7 @@ from toolchain.errors import StageError
 from toolchain.fsutil import record_build_seconds
 from toolchain.guest import install, remap_path_flags, reproducible_cargo_env
 from toolchain.manifest import Artifact
+from toolchain.programs import RUSTUP
 from toolchain.versions import HOST_RUSTC_EXPECTED, HOST_TOOLCHAIN
 
 HOST_DIR = REPO_ROOT / "guest" / "host"
@@ -26,8 +27,7 @@ def host_path(dist: DistLayout) -> Path:
 
 def nightly_command(*args: str) -> list[str]:
     """`rustup run nightly ARGS...`: the toolchain of the wasm host and of cargo fuzz."""
-    rustup = shutil.which("rustup") or str(Path.home() / ".cargo" / "bin" / "rustup")
-    return [rustup, "run", HOST_TOOLCHAIN, *args]
+    return [RUSTUP.path, "run", HOST_TOOLCHAIN, *args]
 
 
 def ensure_cargo_subcommand(name: str, version: str) -> None:

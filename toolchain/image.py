@@ -20,6 +20,7 @@ from toolchain.fsutil import write_atomic
 from toolchain.guest import NATIVE_TARGET, VARIANTS, native_cli_path, onnxruntime_library_path
 from toolchain.manifest import Artifact
 from toolchain.oci import ImageSpec, archive_image_id, docker_archive
+from toolchain.programs import LDD
 
 ACTION_PORT = 8080  # the action-container protocol's port; ACTION_PORT in the environment moves it
 BINARY_IN_IMAGE = "action/classify"
@@ -52,7 +53,7 @@ def shared_libraries(*elf_files: Path) -> list[Path]:
     """What the dynamic loader maps for these ELF files (ldd), the loader itself included, as absolute paths."""
     found: set[Path] = set()
     for elf in elf_files:
-        out = subprocess.run(["ldd", str(elf)], capture_output=True, text=True, timeout=60)
+        out = subprocess.run([LDD.require(), str(elf)], capture_output=True, text=True, timeout=60)
         if out.returncode != 0:
             raise StageError(f"ldd {elf} failed: {out.stderr.strip()}")
         for line in out.stdout.splitlines():

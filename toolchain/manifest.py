@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from toolchain import programs
 from toolchain.archive import source_revision
 from toolchain.config import REPO_ROOT, DistLayout, load_model_config
 from toolchain.fsutil import canonical_json, sha256_file, write_atomic
+from toolchain.versions import HOST_TOOLCHAIN
 
 SCHEMA_PATH = REPO_ROOT / "schemas" / "manifest.schema.json"
 SCHEMA_VERSION = 1
@@ -24,11 +26,11 @@ SCHEMA_VERSION = 1
 KINDS = tuple(json.loads(SCHEMA_PATH.read_text())["properties"]["artifacts"]["items"]["properties"]["kind"]["enum"])
 
 PYTHON_TOOLS = ("tensorflow-cpu", "keras", "tf2onnx", "onnx", "onnxruntime", "tract", "wasmtime", "numpy", "pillow")
-COMMAND_TOOLS = {"rustc": ["/usr/bin/rustc", "--version"], "cargo": ["/usr/bin/cargo", "--version"],
-                 "wasm-opt": ["wasm-opt", "--version"], "wasm-strip": ["wasm-strip", "--version"],
-                 "podman": ["podman", "--version"],
-                 "rustc-host": [str(Path.home() / ".cargo" / "bin" / "rustup"), "run", "nightly", "rustc", "--version"],
-                 "chromium": ["chromium", "--version"]}
+COMMAND_TOOLS = {"rustc": [programs.RUSTC.path, "--version"], "cargo": [programs.CARGO.path, "--version"],
+                 "wasm-opt": [programs.WASM_OPT.path, "--version"], "wasm-strip": [programs.WASM_STRIP.path, "--version"],
+                 "podman": [programs.PODMAN.path, "--version"],
+                 "rustc-host": [programs.RUSTUP.path, "run", HOST_TOOLCHAIN, "rustc", "--version"],
+                 "chromium": [programs.CHROMIUM.path, "--version"]}
 
 
 @dataclass(frozen=True)

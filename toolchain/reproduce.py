@@ -13,7 +13,8 @@ from pathlib import Path
 from toolchain import log
 from toolchain.config import REPO_ROOT, DistLayout
 from toolchain.errors import DivergenceError, StageError
-from toolchain.fsutil import write_atomic
+from toolchain.fsutil import canonical_json, write_atomic
+from toolchain.programs import GIT
 
 # Made from measurements on this machine, so they differ between builds by design.
 MACHINE_DEPENDENT_KINDS = {"wskdeploy-manifest", "wsk-commands", "openwhisk-actions"}
@@ -27,14 +28,14 @@ def digests(manifest: Path) -> dict[str, str]:
 def rebuild_elsewhere(model: str, head: str) -> Path:
     """Clone ``head`` into a temp dir and run `invoke build package` there with fresh caches; return its
     manifest."""
-    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
+    status = subprocess.run([GIT.path, "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
                             capture_output=True, text=True).stdout
     if status.strip():
         log.info("warning: the working tree has uncommitted changes; the second build uses the commit only")
     root = Path(tempfile.mkdtemp(prefix="mib-rebuild-"))
     clone = root / "src"
-    subprocess.run(["git", "clone", "-q", str(REPO_ROOT), str(clone)], check=True)
-    subprocess.run(["git", "checkout", "-q", head], cwd=clone, check=True)
+    subprocess.run([GIT.path, "clone", "-q", str(REPO_ROOT), str(clone)], check=True)
+    subprocess.run([GIT.path, "checkout", "-q", head], cwd=clone, check=True)
     env = {**os.environ, "MIB_DIST": str(root / "dist"), "MIB_CACHE": str(root / "cache"),
            "PIP_NO_CACHE_DIR": "0"}
     with log.step(f"second clean build of {head[:12]} in {clone}"):
@@ -52,7 +53,7 @@ def _packaged_revision(manifest: Path) -> str | None:
 def verify_reproducible(model: str, dist: DistLayout) -> dict:
     """Compare dist/ (built and packaged at HEAD) with a second clean build of HEAD; write the report to
     dist/reproducible.json."""
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
+    head = subprocess.run([GIT.path, "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
                           check=True).stdout.strip()
     if _packaged_revision(dist.manifest) != head:
         raise StageError(f"{dist.manifest} was not packaged at HEAD ({head[:12]})",
@@ -63,7 +64,7 @@ def verify_reproducible(model: str, dist: DistLayout) -> dict:
         raise StageError(f"{dist.manifest} changed to another commit while the second build ran",
                          hint=f"compare again by hand with {second}")
     report = {"revision": head, **compare(digests(dist.manifest), digests(second))}
-    write_atomic(dist.root / "reproducible.json", json.dumps(report, indent=2).encode())
+    write_atomic(dist.root / "reproducible.json", canonical_json(report))
     return report
 
 

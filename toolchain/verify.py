@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from toolchain.config import DistLayout, ModelConfig
 from toolchain.errors import DivergenceError, StageError
+from toolchain.fsutil import json_text
 from toolchain.golden import load_goldens
 from toolchain.runtimes import select_runtimes
 
@@ -71,7 +71,7 @@ def check_runtime(rt, goldens, cfg: ModelConfig) -> RuntimeParity:
             result.failures.append(f"{g.name}: classify failed: {got['error']}")
             continue
         want = g.tf_result
-        d_image = max(abs(a["confidence"] - g.tf_probabilities[a["index"]]) for a in got["top5"])
+        d_image = float(max(abs(a["confidence"] - g.tf_probabilities[a["index"]]) for a in got["top5"]))
         result.image_max_abs = max(result.image_max_abs, d_image)
         top1 = got["index"] == want["index"]
         top5 = [t["index"] for t in got["top5"]] == [t["index"] for t in want["top5"]]
@@ -131,4 +131,4 @@ def raise_on_divergence(report: dict) -> None:
 
 
 def report_json(report: dict) -> str:
-    return json.dumps(report, indent=2, sort_keys=True)
+    return json_text(report)

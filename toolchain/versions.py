@@ -11,9 +11,7 @@ WASMTIME_TARGETS = {
     "wasmtime-0.23": {"pip": "wasmtime==0.23.0", "simd": False},
 }
 
-# Debian's compiler pair used for both native and wasm builds (rustup cannot add targets here).
-RUSTC = "/usr/bin/rustc"
-CARGO = "/usr/bin/cargo"
+# Debian's compiler pair (toolchain/programs.py) builds both native and wasm (rustup cannot add targets here).
 # What Cargo.lock and the measurements were made with. Debian's rustc-web follows security updates, so it
 # cannot be pinned by apt; a build with another version warns (toolchain/guest.py).
 RUSTC_EXPECTED = "rustc 1.96.0"

@@ -12,6 +12,7 @@ from toolchain.config import DistLayout, ModelConfig
 from toolchain.errors import StageError
 from toolchain.fsutil import atomic_path, digest_inputs, is_up_to_date, record_build_seconds, record_stamp
 from toolchain.guest import VARIANTS, optimized_wasm_path, shipped_variants, wasm_path
+from toolchain.programs import WASM_OPT, WASM_STRIP
 
 # Binaryen 108 predates rustc 1.96's default wasm features, so name them; simd only where the variant has it.
 BASE_FEATURES = ("--enable-bulk-memory", "--enable-sign-ext", "--enable-mutable-globals",
@@ -33,14 +34,13 @@ def wasm_opt_flags(variant: str) -> list[str]:
 
 def optimize_wasm(src: Path, dst: Path, variant: str, level: str | None = None) -> Path:
     level = level or OPT_LEVEL[variant]
-    if shutil.which("wasm-opt") is None or shutil.which("wasm-strip") is None:
-        raise StageError("wasm-opt or wasm-strip not found", hint="run ./bootstrap.sh (Debian packages binaryen, wabt)")
+    wasm_opt, wasm_strip = WASM_OPT.require(), WASM_STRIP.require()
     with atomic_path(dst) as tmp, log.step(f"wasm-opt {level} + strip {src.name}"):
-        proc = subprocess.run(["wasm-opt", level, *wasm_opt_flags(variant), "-o", str(tmp), str(src)],
+        proc = subprocess.run([wasm_opt, level, *wasm_opt_flags(variant), "-o", str(tmp), str(src)],
                               capture_output=True, text=True)
         if proc.returncode != 0:
             raise StageError(f"wasm-opt failed on {src}: {proc.stderr.strip()[-1500:]}")
-        proc = subprocess.run(["wasm-strip", str(tmp)], capture_output=True, text=True)
+        proc = subprocess.run([wasm_strip, str(tmp)], capture_output=True, text=True)
         if proc.returncode != 0:
             raise StageError(f"wasm-strip failed on {src}: {proc.stderr.strip()[-1500:]}")
     log.info(f"optimize: {dst} ({src.stat().st_size:,} → {dst.stat().st_size:,} bytes)")

@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+from toolchain.programs import GNU_TIME
+
 
 def percentile(sorted_samples: list[float], q: float) -> float:
     """Linear-interpolated percentile (q in 0..100) of already sorted samples."""
@@ -34,7 +36,7 @@ def spread(summary: dict) -> float:
     return round((summary["p95"] - summary["median"]) / summary["median"], 3) if summary["median"] else 0.0
 
 
-TIME = "/usr/bin/time"  # GNU time (Debian package "time")
+TIME = GNU_TIME.path
 
 
 def run_measured(argv: list[str], stdin: bytes | None = None, env: dict | None = None,
