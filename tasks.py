@@ -11,8 +11,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF's C++ start-up chatter 
 
 from invoke import Exit, task
 
-from toolchain.config import DEFAULT_MODEL, DistLayout, load_model_config
-from toolchain.errors import ToolchainError
+from toolchain.core.config import DEFAULT_MODEL, DistLayout, load_model_config
+from toolchain.core.errors import ToolchainError
 
 MODEL_HELP = {"model": f"model config name in models/ or a path to a .toml (default: {DEFAULT_MODEL})"}
 
@@ -39,7 +39,7 @@ def _setup(model):
 @cli_errors
 def model(c, model=DEFAULT_MODEL, force=False):
     """Produce dist/model/<model>.pb: build the embedded default with TF, or take the config's frozen .pb."""
-    from toolchain.model import ensure_frozen_model
+    from toolchain.build.model import ensure_frozen_model
 
     ensure_frozen_model(*_setup(model), force=force)
 
@@ -48,7 +48,7 @@ def model(c, model=DEFAULT_MODEL, force=False):
 @cli_errors
 def convert(c, model=DEFAULT_MODEL, force=False):
     """Convert the frozen .pb to ONNX (tf2onnx, checker, canonical names) and check it against TF."""
-    from toolchain.convert import convert_pb_to_onnx
+    from toolchain.build.convert import convert_pb_to_onnx
 
     convert_pb_to_onnx(*_setup(model), force=force)
 
@@ -57,7 +57,7 @@ def convert(c, model=DEFAULT_MODEL, force=False):
 @cli_errors
 def golden(c, model=DEFAULT_MODEL, force=False):
     """Write golden inputs (photos + edge cases) and TensorFlow's reference outputs to dist/golden/."""
-    from toolchain.golden import make_goldens
+    from toolchain.build.golden import make_goldens
 
     make_goldens(*_setup(model), force=force)
 
@@ -67,7 +67,7 @@ def golden(c, model=DEFAULT_MODEL, force=False):
 @cli_errors
 def guest(c, model=DEFAULT_MODEL, variant=None):
     """Build the guest classifier: native CLI and wasm32-wasip1 modules (the variants that ship)."""
-    from toolchain.guest import build_guest
+    from toolchain.build.guest import build_guest
 
     build_guest(*_setup(model), variants=variant or None)
 
@@ -77,7 +77,7 @@ def guest(c, model=DEFAULT_MODEL, variant=None):
 @cli_errors
 def optimize(c, model=DEFAULT_MODEL, variant=None):
     """wasm-opt and strip each wasm variant (dist/guest/<model>/*.opt.wasm)."""
-    from toolchain.wasm import optimize_guest
+    from toolchain.build.optimize import optimize_guest
 
     optimize_guest(*_setup(model), variants=variant or None)
 
@@ -86,7 +86,7 @@ def optimize(c, model=DEFAULT_MODEL, variant=None):
 @cli_errors
 def preinit(c, model=DEFAULT_MODEL, force=False):
     """Pre-initialise the SIMD guest with Wizer (model parsed and optimised at build time)."""
-    from toolchain.preinit import preinitialize_guest
+    from toolchain.build.preinit import preinitialize_guest
 
     preinitialize_guest(*_setup(model), force=force)
 
@@ -95,7 +95,7 @@ def preinit(c, model=DEFAULT_MODEL, force=False):
 @cli_errors
 def host(c):
     """Build the Rust wasm host (wasmtime 50 crate) the benchmark uses for wasm cold starts → dist/hosts/."""
-    from toolchain.host import build_wasm_host
+    from toolchain.build.host import build_wasm_host
 
     build_wasm_host(DistLayout.default())
 
@@ -104,7 +104,7 @@ def host(c):
 @cli_errors
 def aot(c, model=DEFAULT_MODEL):
     """Precompile .cwasm for each target wasmtime version, each in a venv with exactly that version."""
-    from toolchain.aot import precompile_cwasm
+    from toolchain.build.aot import precompile_cwasm
 
     precompile_cwasm(*_setup(model))
 
@@ -134,10 +134,10 @@ def package(c, model=DEFAULT_MODEL, measure=True):
 @cli_errors
 def verify(c, model=DEFAULT_MODEL, runtime=None, json=False, reproducible=False):
     """Run the goldens through every available runtime; fail on divergence from TensorFlow."""
-    from toolchain.verify import format_table, raise_on_divergence, report_json, verify as run_verify
+    from toolchain.measure.verify import format_table, raise_on_divergence, report_json, verify as run_verify
 
     if reproducible:
-        from toolchain.reproduce import verify_reproducible
+        from toolchain.measure.reproduce import verify_reproducible
 
         verify_reproducible(model, DistLayout.default())
         return
@@ -151,7 +151,7 @@ def verify(c, model=DEFAULT_MODEL, runtime=None, json=False, reproducible=False)
 @cli_errors
 def classify(c, image, model=DEFAULT_MODEL, runtime="onnxruntime-1t"):
     """Classify one image file on one runtime and print the result JSON."""
-    from toolchain.classify import classify_file
+    from toolchain.measure.classify import classify_file
 
     print(classify_file(image, *_setup(model), runtime))
 
@@ -172,12 +172,12 @@ def classify(c, image, model=DEFAULT_MODEL, runtime="onnxruntime-1t"):
 def bench(c, model=DEFAULT_MODEL, all=False, jit=False, aot=False, runs=None, rounds=None, runtime=None, pin=None,
           hybrid=True, quick=False, wasm_builds=False):
     """Compare the runtimes (warm, cold, throughput, memory, hybrid bridge): dist/bench/results.json + report."""
-    from toolchain.bench.report import format_summary
-    from toolchain.bench.run import BenchSettings, run_and_write
+    from toolchain.measure.bench.report import format_summary
+    from toolchain.measure.bench.run import BenchSettings, run_and_write
 
     cfg, dist = _setup(model)
     if wasm_builds:
-        from toolchain.bench.wasm_builds import compare_wasm_builds
+        from toolchain.measure.bench.wasm_builds import compare_wasm_builds
 
         for row in compare_wasm_builds(cfg, dist, runs=int(runs or 20)):
             print(f"{row['module']:<36} {row['bytes']:>12,} bytes  warm median {row['warm_median_ms']:.1f} ms")
@@ -199,7 +199,7 @@ def bench(c, model=DEFAULT_MODEL, all=False, jit=False, aot=False, runs=None, ro
 @cli_errors
 def load(c, model=DEFAULT_MODEL, seconds=60, clients=2, target="container"):
     """Bounded load test on localhost: good and bad requests mixed; fails on any wrong answer or RSS growth."""
-    from toolchain.load import LoadSettings, run_load
+    from toolchain.measure.load import LoadSettings, run_load
 
     if target not in ("container", "server"):
         raise Exit("--target is container or server", code=2)
@@ -211,7 +211,7 @@ def load(c, model=DEFAULT_MODEL, seconds=60, clients=2, target="container"):
 @cli_errors
 def fuzz(c, model=DEFAULT_MODEL, seconds=60, target="all"):
     """Coverage-guided fuzzing of the guest's input path (cargo fuzz; opt-in) → dist/fuzz/results.json."""
-    from toolchain.fuzz import TARGETS, run_fuzzing
+    from toolchain.measure.fuzz import TARGETS, run_fuzzing
 
     targets = TARGETS if target == "all" else (target,)
     run_fuzzing(*_setup(model), targets=targets, seconds=int(seconds))
@@ -221,7 +221,7 @@ def fuzz(c, model=DEFAULT_MODEL, seconds=60, target="all"):
 @cli_errors
 def audit(c):
     """Dependency policy of the Rust workspaces, offline: cargo-deny licences, bans, sources (guest/deny.toml)."""
-    from toolchain.audit import audit_dependencies
+    from toolchain.measure.audit import audit_dependencies
 
     audit_dependencies()
 

@@ -9,7 +9,7 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from toolchain.config import DEFAULT_MODEL, DistLayout, load_model_config  # noqa: E402
+from toolchain.core.config import DEFAULT_MODEL, DistLayout, load_model_config  # noqa: E402
 
 TESTS = Path(__file__).resolve().parent
 SMALL_MODEL = TESTS / "models" / "small_mobilenet_v2_0.35_128.toml"
@@ -31,9 +31,9 @@ def small_cfg():
 
 
 def _prepared(cfg, dist):
-    from toolchain.convert import convert_pb_to_onnx
-    from toolchain.golden import make_goldens
-    from toolchain.model import ensure_frozen_model
+    from toolchain.build.convert import convert_pb_to_onnx
+    from toolchain.build.golden import make_goldens
+    from toolchain.build.model import ensure_frozen_model
 
     ensure_frozen_model(cfg, dist)
     convert_pb_to_onnx(cfg, dist)

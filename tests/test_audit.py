@@ -10,7 +10,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def cargo_deny():
-    from toolchain.audit import audit_problem, ensure_cargo_deny
+    from toolchain.measure.audit import audit_problem, ensure_cargo_deny
 
     if audit_problem():
         pytest.skip(audit_problem())
@@ -18,15 +18,15 @@ def cargo_deny():
 
 
 def test_every_workspace_meets_the_policy(cargo_deny):
-    from toolchain.audit import WORKSPACES, audit_dependencies
+    from toolchain.measure.audit import WORKSPACES, audit_dependencies
 
     results = audit_dependencies()
     assert [r.workspace for r in results] == list(WORKSPACES) and all(r.ok for r in results)
 
 
 def test_a_narrower_licence_policy_fails(cargo_deny, tmp_path):
-    from toolchain.audit import POLICY, deny_workspace
-    from toolchain.guest import GUEST_DIR
+    from toolchain.measure.audit import POLICY, deny_workspace
+    from toolchain.build.guest import GUEST_DIR
 
     policy = POLICY.read_text()
     start = policy.index("allow = [")

@@ -11,8 +11,8 @@ import jsonschema
 import pytest
 from PIL import Image
 
-from toolchain import programs
-from toolchain.bench.report import PLOTS, validate_results
+from toolchain.core import programs
+from toolchain.measure.bench.report import PLOTS, validate_results
 
 pytestmark = pytest.mark.slow
 
@@ -22,7 +22,7 @@ RUNTIMES = ("onnxruntime-1t", "native-tract", "wasm-aot", "wasm-preinit-aot", "w
 
 @pytest.fixture(scope="module")
 def bench(built, dist):
-    from toolchain.bench.run import BenchSettings, run_bench, write_results
+    from toolchain.measure.bench.run import BenchSettings, run_bench, write_results
     from toolchain.pipeline import package_all
 
     default_model = built
@@ -90,7 +90,7 @@ def test_headless_chromium_renders_tables_and_plots(bench, tmp_path):
 
 
 def test_deploy_files_carry_measured_memory_limits(bench, dist, default_cfg):
-    from toolchain.deploy import MEMORY_MAX_MB, MEMORY_MIN_MB, deploy_paths
+    from toolchain.package.deploy import MEMORY_MAX_MB, MEMORY_MIN_MB, deploy_paths
 
     paths = deploy_paths(default_cfg.name, dist)
     plan = json.loads(paths["plan"].read_text())

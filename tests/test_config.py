@@ -1,7 +1,7 @@
 import pytest
 
-from toolchain.config import load_model_config
-from toolchain.errors import ConfigError
+from toolchain.core.config import load_model_config
+from toolchain.core.errors import ConfigError
 
 GOOD = (__import__("pathlib").Path(__file__).resolve().parent.parent / "models" / "mobilenet_v2_1.4_224.toml").read_text()
 

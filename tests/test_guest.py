@@ -6,10 +6,10 @@ import subprocess
 import pytest
 
 from bad_inputs import CORPUS, check_answer
-from toolchain.config import REPO_ROOT
-from toolchain.manifest import write_manifest
+from toolchain.core.config import REPO_ROOT
+from toolchain.package.manifest import write_manifest
 from toolchain.runtimes import make_runtime
-from toolchain.verify import format_table, verify
+from toolchain.measure.verify import format_table, verify
 
 pytestmark = pytest.mark.slow
 
@@ -63,7 +63,7 @@ def test_bad_inputs_get_the_error_contract(guest, dist, runtime):
 
 
 def test_native_cli_exit_codes(guest, dist):
-    from toolchain.guest import native_cli_path
+    from toolchain.build.guest import native_cli_path
 
     cli = str(native_cli_path(guest.name, dist))
     bad = subprocess.run([cli], input=b'{"image": 1}', capture_output=True, timeout=60)
@@ -103,8 +103,8 @@ def test_wasm01_zip_round_trips_through_wasmtime_0_23(guest, dist, tmp_path):
     import base64
     import zipfile
 
-    from toolchain.golden import load_goldens
-    from toolchain.package import OPENWHISK_CODE_LIMIT, package_wasm01_zip
+    from toolchain.build.golden import load_goldens
+    from toolchain.package.zips import OPENWHISK_CODE_LIMIT, package_wasm01_zip
     from toolchain.runtimes.guest_base import image_request
     from toolchain.runtimes.wasm01 import Wasm01Aot
 
@@ -132,8 +132,8 @@ def test_wasm01_zip_round_trips_through_wasmtime_0_23(guest, dist, tmp_path):
 def test_rust_unit_tests(guest, dist):
     """The guest crate's own unit tests (HTTP parsing, activation envelopes, actionloop lines, preprocessing),
     built with the native variant's flags so tract is not compiled again."""
-    from toolchain.guest import GUEST_DIR, VARIANTS, cargo_env
-    from toolchain.programs import CARGO
+    from toolchain.build.guest import GUEST_DIR, VARIANTS, cargo_env
+    from toolchain.core.programs import CARGO
 
     variant = VARIANTS["native"]
     env = cargo_env(guest, variant, dist.onnx(guest.name))

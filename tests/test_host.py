@@ -13,13 +13,13 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def hosted(built, dist):
-    from toolchain.host import host_toolchain_problem
+    from toolchain.build.host import host_toolchain_problem
 
     if host_toolchain_problem():  # an environment without rustc >= 1.97: `invoke build` skipped the host too
         pytest.skip(host_toolchain_problem())
-    from toolchain.aot import aot_target, cwasm_path, preinit_cwasm_path
-    from toolchain.golden import load_goldens
-    from toolchain.host import host_path
+    from toolchain.build.aot import aot_target, cwasm_path, preinit_cwasm_path
+    from toolchain.build.golden import load_goldens
+    from toolchain.build.host import host_path
     from toolchain.runtimes.guest_base import image_request
 
     default_model = built
@@ -31,7 +31,7 @@ def hosted(built, dist):
 
 
 def run_host(h, module: str, *extra: str, request: bytes | None = None):
-    from toolchain.host import host_command
+    from toolchain.build.host import host_command
 
     return subprocess.run([*host_command(h["dist"], "run", h["modules"][module]), *extra],
                           input=h["request"] if request is None else request, capture_output=True, timeout=300)
@@ -58,9 +58,9 @@ def test_the_preinitialised_module_skips_the_model_load(hosted):
 def test_preinitialisation_is_reproducible(hosted, tmp_path):
     """A second Wizer run over the same module gives the same bytes: WASI randomness has a fixed seed in the
     host's `preinit` (npm's Wizer drew a fresh hash-map seed each time, so no two snapshots matched)."""
-    from toolchain.fsutil import sha256_file
-    from toolchain.guest import optimized_wasm_path
-    from toolchain.preinit import preinit_path
+    from toolchain.core.fsutil import sha256_file
+    from toolchain.build.guest import optimized_wasm_path
+    from toolchain.build.preinit import preinit_path
 
     src = optimized_wasm_path(hosted["model"], "wasm-simd", hosted["dist"])
     again = tmp_path / "again.preinit.wasm"

@@ -2,7 +2,7 @@
 
 import random
 
-from toolchain.bench.hybrid import Backends, poisson_arrivals, simulate, simulate_burst
+from toolchain.measure.bench.hybrid import Backends, poisson_arrivals, simulate, simulate_burst
 
 # wasm ready at once but slow; the container fast once ready after 1 s
 B = Backends(wasm_ready=0, wasm_service=[100.0], container_ready=1000, container_service=[10.0], slots=2)

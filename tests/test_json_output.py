@@ -6,8 +6,8 @@ from dataclasses import asdict
 import numpy as np
 import pytest
 
-from toolchain.fsutil import canonical_json, json_text
-from toolchain.verify import RuntimeParity, report_json
+from toolchain.core.fsutil import canonical_json, json_text
+from toolchain.measure.verify import RuntimeParity, report_json
 
 
 def test_numpy_scalars_and_arrays_become_json_numbers():

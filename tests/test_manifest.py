@@ -3,7 +3,7 @@ import json
 import jsonschema
 import pytest
 
-from toolchain.manifest import KINDS, SCHEMA_PATH, build_manifest, validate_manifest, write_manifest
+from toolchain.package.manifest import KINDS, SCHEMA_PATH, build_manifest, validate_manifest, write_manifest
 
 pytestmark = pytest.mark.slow
 

@@ -6,12 +6,12 @@ import sys
 
 import pytest
 
-from toolchain.config import REPO_ROOT, DistLayout
-from toolchain.convert import convert_pb_to_onnx
-from toolchain.errors import InputError
-from toolchain.golden import load_goldens
-from toolchain.model import ensure_frozen_model
-from toolchain.preprocess import top_k
+from toolchain.core.config import REPO_ROOT, DistLayout
+from toolchain.build.convert import convert_pb_to_onnx
+from toolchain.core.errors import InputError
+from toolchain.build.golden import load_goldens
+from toolchain.build.model import ensure_frozen_model
+from toolchain.core.preprocess import top_k
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +43,7 @@ def test_onnx_is_canonical_across_processes(small_model, dist, tmp_path):
     other = DistLayout(tmp_path)
     other.model_dir().mkdir(parents=True)
     other.frozen_pb(small_model.name).write_bytes(dist.frozen_pb(small_model.name).read_bytes())
-    code = ("from toolchain.config import *; from toolchain.convert import convert_pb_to_onnx; "
+    code = ("from toolchain.core.config import *; from toolchain.build.convert import convert_pb_to_onnx; "
             f"convert_pb_to_onnx(load_model_config({str(small_model.config_path)!r}), DistLayout({str(tmp_path)!r}))")
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, cwd=REPO_ROOT)
     assert other.onnx(small_model.name).read_bytes() == dist.onnx(small_model.name).read_bytes()
@@ -98,7 +98,7 @@ def test_convert_output_shape_disagrees(small_model, dist, tmp_path):
 
 def test_user_pb_plugs_in_with_a_config_only(small_model, dist, tmp_path):
     """A user's own frozen .pb: a config with [source] kind = "file" and no code change."""
-    from toolchain.config import load_model_config
+    from toolchain.core.config import load_model_config
 
     pb = tmp_path / "users_model_frozen.pb"
     pb.write_bytes(dist.frozen_pb(small_model.name).read_bytes())

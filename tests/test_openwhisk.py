@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from toolchain.actions import SENTINEL, ExecAction, ServerAction, extract_exec, load_image, remove_image
+from toolchain.runtimes.actions import SENTINEL, ExecAction, ServerAction, extract_exec, load_image, remove_image
 
 pytestmark = pytest.mark.slow
 
@@ -22,10 +22,10 @@ REINIT = {"error": "Cannot initialize the action more than once."}
 
 @pytest.fixture(scope="module")
 def packaged(default_model, dist):
-    from toolchain.golden import load_goldens
-    from toolchain.guest import build_guest
-    from toolchain.image import build_action_image
-    from toolchain.package import package_exec_zip
+    from toolchain.build.golden import load_goldens
+    from toolchain.build.guest import build_guest
+    from toolchain.package.image import build_action_image
+    from toolchain.package.zips import package_exec_zip
 
     build_guest(default_model, dist, ["native", "native-ort"])
     exec_zip = package_exec_zip(default_model, dist)
@@ -69,7 +69,7 @@ def near_limit_jpeg(max_bytes: int) -> bytes:
 @pytest.fixture(scope="module")
 def loaded_ort_image(packaged):
     """The ONNX Runtime engine's image (`native-ort`): the same protocol tests run against it."""
-    from toolchain.image import image_path
+    from toolchain.package.image import image_path
 
     image_id = load_image(image_path(packaged["cfg"].name, packaged["dist"], "onnxruntime"))
     yield image_id
@@ -84,7 +84,7 @@ def server(request, packaged):
     elif request.param == "podman-onnxruntime":
         srv = ServerAction.in_podman(request.getfixturevalue("loaded_ort_image"))
     else:
-        from toolchain.guest import native_cli_path
+        from toolchain.build.guest import native_cli_path
 
         srv = ServerAction.bare(native_cli_path(packaged["cfg"].name, packaged["dist"]))
     try:
@@ -243,9 +243,9 @@ def test_exec_zip_layout(packaged):
 
 
 def test_image_is_deterministic_and_labelled(packaged):
-    from toolchain.archive import source_date_epoch
-    from toolchain.oci import docker_archive
-    from toolchain.image import image_files, image_spec
+    from toolchain.package.archive import source_date_epoch
+    from toolchain.package.oci import docker_archive
+    from toolchain.package.image import image_files, image_spec
 
     cfg = packaged["cfg"]
     spec = image_spec(cfg, image_files(cfg, packaged["dist"], "tract"), source_date_epoch())
@@ -256,7 +256,7 @@ def test_image_is_deterministic_and_labelled(packaged):
 
 
 def test_packaged_actions_match_tensorflow(packaged, loaded_image):
-    from toolchain.verify import format_table, verify
+    from toolchain.measure.verify import format_table, verify
 
     report = verify(packaged["cfg"], packaged["dist"], ["actionloop-exec", "container", "native-ort"])
     print(format_table(report))
@@ -314,7 +314,7 @@ def test_exec_memory_is_flat_after_warm_up(exec_action, packaged):
 
 def test_a_short_load_run_answers_everything_and_stays_flat(packaged):
     """`invoke load` bounded to a few seconds (the minute-long run is opt-in; README has its numbers)."""
-    from toolchain.load import LoadSettings, run_load
+    from toolchain.measure.load import LoadSettings, run_load
 
     result = run_load(packaged["cfg"], packaged["dist"], LoadSettings(seconds=6, clients=2, target="server"))
     assert result["ok"] and result["failed"] == 0 and result["requests"]["bad"] > 0

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from toolchain.errors import InputError
-from toolchain.preprocess import central_crop_box, decode_rgb8, resize_bilinear, rgb8_to_tensor, softmax, top_k
+from toolchain.core.errors import InputError
+from toolchain.core.preprocess import central_crop_box, decode_rgb8, resize_bilinear, rgb8_to_tensor, softmax, top_k
 
 
 def png(arr):

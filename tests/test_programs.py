@@ -3,8 +3,8 @@ requirements-debian.txt names or pulls in without recommends (as bootstrap.sh in
 
 from pathlib import Path
 
-from toolchain import programs
-from toolchain.config import REPO_ROOT
+from toolchain.core import programs
+from toolchain.core.config import REPO_ROOT
 
 REQUIREMENTS = REPO_ROOT / "requirements-debian.txt"
 
@@ -28,7 +28,7 @@ def test_base_image_programs_are_here():
 
 
 def test_no_program_is_called_by_bare_name_outside_the_registry():
-    """Callers take paths from toolchain/programs.py: a bare "wasm-opt" elsewhere would bypass the check above."""
+    """Callers take paths from toolchain/core/programs.py: a bare "wasm-opt" elsewhere would bypass the check above."""
     offenders = []
     for path in sorted((REPO_ROOT / "toolchain").rglob("*.py")):
         if path.name == "programs.py":

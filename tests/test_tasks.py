@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from toolchain.config import REPO_ROOT
+from toolchain.core.config import REPO_ROOT
 
 INVOKE = [sys.executable, "-m", "invoke"]
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from toolchain.runtimes import make_runtime, select_runtimes
-from toolchain.verify import check_runtime, format_table, raise_on_divergence, verify
-from toolchain.errors import DivergenceError
+from toolchain.measure.verify import check_runtime, format_table, raise_on_divergence, verify
+from toolchain.core.errors import DivergenceError
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +32,7 @@ def test_verify_catches_a_divergent_runtime(small_model, dist):
         return p
 
     rt.infer = perturbed
-    from toolchain.golden import load_goldens
+    from toolchain.build.golden import load_goldens
 
     parity = check_runtime(rt, load_goldens(small_model, dist), small_model)
     assert not parity.ok and parity.tensor_max_abs > small_model.tensor_tolerance
@@ -41,7 +41,7 @@ def test_verify_catches_a_divergent_runtime(small_model, dist):
 
 
 def test_unavailable_runtimes_are_listed_with_a_reason(small_cfg, tmp_path):
-    from toolchain.config import DistLayout
+    from toolchain.core.config import DistLayout
 
     ready, missing = select_runtimes(small_cfg, DistLayout(tmp_path))
     assert not ready and "invoke model" in missing["tf"]

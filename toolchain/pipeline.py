@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import shutil
 
-from toolchain import log
-from toolchain.config import DistLayout, ModelConfig
+from toolchain.core import log
+from toolchain.core.config import DistLayout, ModelConfig
 
 
 def build_all(cfg: ModelConfig, dist: DistLayout) -> None:
     """pb → onnx → goldens → guest (native, wasm) → wasm-opt → the Rust wasm host (cold starts, pre-initialisation)
     → pre-initialised module → .cwasm."""
-    from toolchain.aot import precompile_cwasm
-    from toolchain.convert import convert_pb_to_onnx
-    from toolchain.golden import make_goldens
-    from toolchain.guest import build_guest
-    from toolchain.host import build_wasm_host, host_toolchain_problem
-    from toolchain.model import ensure_frozen_model
-    from toolchain.preinit import preinitialize_guest
-    from toolchain.wasm import optimize_guest
+    from toolchain.build.aot import precompile_cwasm
+    from toolchain.build.convert import convert_pb_to_onnx
+    from toolchain.build.golden import make_goldens
+    from toolchain.build.guest import build_guest
+    from toolchain.build.host import build_wasm_host, host_toolchain_problem
+    from toolchain.build.model import ensure_frozen_model
+    from toolchain.build.preinit import preinitialize_guest
+    from toolchain.build.optimize import optimize_guest
 
     ensure_frozen_model(cfg, dist)
     convert_pb_to_onnx(cfg, dist)
@@ -37,10 +37,10 @@ def build_all(cfg: ModelConfig, dist: DistLayout) -> None:
 def package_all(cfg: ModelConfig, dist: DistLayout, measure: bool = True) -> None:
     """The OpenWhisk artifacts (wasm:0.1 zip, exec zip, action image), the deploy files with memory limits
     measured on this machine (skipped with ``measure=False``), then the manifest."""
-    from toolchain.deploy import write_deploy_files
-    from toolchain.image import build_action_image
-    from toolchain.manifest import write_manifest
-    from toolchain.package import package_exec_zip, package_wasm01_zip
+    from toolchain.package.deploy import write_deploy_files
+    from toolchain.package.image import build_action_image
+    from toolchain.package.manifest import write_manifest
+    from toolchain.package.zips import package_exec_zip, package_wasm01_zip
 
     package_wasm01_zip(cfg, dist)
     package_exec_zip(cfg, dist)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from toolchain.config import DistLayout, ModelConfig
-from toolchain.errors import ConfigError
+from toolchain.core.config import DistLayout, ModelConfig
+from toolchain.core.errors import ConfigError
 from toolchain.runtimes.base import Runtime
 from toolchain.runtimes.openwhisk import ActionloopExec, Container, NativeOrtContainer
 from toolchain.runtimes.onnxruntime import OnnxRuntime1T, OnnxRuntimeDefault

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from toolchain.config import DistLayout, ModelConfig
-from toolchain.errors import InputError
-from toolchain.preprocess import image_to_tensor, to_probabilities, top_k
+from toolchain.core.config import DistLayout, ModelConfig
+from toolchain.core.errors import InputError
+from toolchain.core.preprocess import image_to_tensor, to_probabilities, top_k
 
 
 class Runtime:

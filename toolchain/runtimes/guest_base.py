@@ -11,7 +11,7 @@ import json
 
 import numpy as np
 
-from toolchain.errors import StageError
+from toolchain.core.errors import StageError
 from toolchain.runtimes.base import Runtime
 
 

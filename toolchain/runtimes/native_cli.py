@@ -14,7 +14,7 @@ class NativeCli(GuestRuntime):
     timeout_s = 120
 
     def _binary(self):
-        from toolchain.guest import native_cli_path
+        from toolchain.build.guest import native_cli_path
 
         return native_cli_path(self.cfg.name, self.dist)
 

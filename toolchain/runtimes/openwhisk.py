@@ -28,7 +28,7 @@ class ActionloopExec(GuestRuntime):
     description = "actionloop exec zip (tract, static), one process, a stdin line per activation"
 
     def _zip(self) -> Path:
-        from toolchain.package import exec_zip_path
+        from toolchain.package.zips import exec_zip_path
 
         return exec_zip_path(self.cfg.name, self.dist)
 
@@ -37,13 +37,13 @@ class ActionloopExec(GuestRuntime):
 
     def load(self) -> None:
         if getattr(self, "_action", None) is None:
-            from toolchain.actions import ExecAction, extract_exec
+            from toolchain.runtimes.actions import ExecAction, extract_exec
 
             self._tmp = tempfile.mkdtemp(prefix="mib-exec-")
             self._action = ExecAction(extract_exec(self._zip(), Path(self._tmp)))
 
     def call(self, request: bytes, debug: bool = False) -> dict:
-        from toolchain.actions import envelope
+        from toolchain.runtimes.actions import envelope
 
         self.load()
         value = activation_value(request, debug)
@@ -65,12 +65,12 @@ class Container(GuestRuntime):
     engine = "tract"
 
     def _image(self) -> Path:
-        from toolchain.image import image_path
+        from toolchain.package.image import image_path
 
         return image_path(self.cfg.name, self.dist, self.engine)
 
     def unavailable_reason(self):
-        from toolchain.actions import podman_available
+        from toolchain.runtimes.actions import podman_available
 
         if not self._image().is_file():
             return f"{self._image()} missing: run `invoke package`"
@@ -78,8 +78,8 @@ class Container(GuestRuntime):
 
     def load(self) -> None:
         if getattr(self, "_server", None) is None:
-            from toolchain.actions import ServerAction, image_exists, load_image
-            from toolchain.oci import archive_image_id
+            from toolchain.runtimes.actions import ServerAction, image_exists, load_image
+            from toolchain.package.oci import archive_image_id
 
             # an image someone else loaded (a test, the user) stays; one loaded here is removed on close
             self._loaded_here = not image_exists(archive_image_id(self._image()))
@@ -97,7 +97,7 @@ class Container(GuestRuntime):
 
     def close(self) -> None:
         if getattr(self, "_server", None) is not None:
-            from toolchain.actions import remove_image
+            from toolchain.runtimes.actions import remove_image
 
             self._server.close()
             self._server = None

@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from toolchain.errors import InputError
+from toolchain.core.errors import InputError
 from toolchain.runtimes.base import PythonPipeline
 
 

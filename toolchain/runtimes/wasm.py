@@ -10,7 +10,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from toolchain.errors import StageError
+from toolchain.core.errors import StageError
 from toolchain.runtimes.guest_base import GuestRuntime
 from toolchain.runtimes.native_cli import parse_cli_answer
 
@@ -72,7 +72,7 @@ class WasmJit(GuestRuntime):
     variant = "wasm-simd"
 
     def _artifact(self) -> Path:
-        from toolchain.guest import optimized_wasm_path
+        from toolchain.build.guest import optimized_wasm_path
 
         return optimized_wasm_path(self.cfg.name, self.variant, self.dist)
 
@@ -98,12 +98,12 @@ class CwasmArtifact:
     target = ""
 
     def _target(self):
-        from toolchain.aot import aot_target
+        from toolchain.build.aot import aot_target
 
         return aot_target(self.target)
 
     def _artifact(self) -> Path:
-        from toolchain.aot import cwasm_path
+        from toolchain.build.aot import cwasm_path
 
         return cwasm_path(self.cfg.name, self._target(), self.dist)
 
@@ -136,7 +136,7 @@ class WasmPreinitAot(WasmAot):
     description = "pre-initialised wasm guest (Wizer snapshot, SIMD), AOT .cwasm, an instance per request"
 
     def _artifact(self) -> Path:
-        from toolchain.aot import preinit_cwasm_path
+        from toolchain.build.aot import preinit_cwasm_path
 
         return preinit_cwasm_path(self.cfg.name, self._target(), self.dist)
 

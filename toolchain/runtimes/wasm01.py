@@ -23,8 +23,8 @@ class Wasm01Aot(CwasmArtifact, GuestRuntime):
 
     def load(self) -> None:
         if getattr(self, "_proc", None) is None:
-            from toolchain.aot import WORKER
-            from toolchain.venvs import runtime_python
+            from toolchain.build.aot import WORKER
+            from toolchain.build.venvs import runtime_python
 
             target = self._target()
             self._proc = subprocess.Popen(

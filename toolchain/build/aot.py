@@ -1,0 +1,124 @@
+"""Ahead-of-time `.cwasm` per target wasmtime version, each compiled in a venv holding exactly that version.
+
+Code is compiled for a declared CPU baseline where the version allows it (the build machine has AVX-512;
+an invoker may not). wasmtime 0.23's Python API has no target or Cranelift flags, so its `.cwasm` is
+compiled for the build host (recorded as such); its module has no SIMD, which keeps the risk small.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from toolchain.core import log
+from toolchain.core.config import REPO_ROOT, DistLayout, ModelConfig
+from toolchain.core.errors import StageError
+from toolchain.core.fsutil import atomic_path, digest_inputs, is_up_to_date, record_build_seconds, record_stamp
+from toolchain.build.guest import optimized_wasm_path
+from toolchain.package.manifest import Artifact
+from toolchain.build.venvs import runtime_python
+from toolchain.core.versions import WASMTIME_TARGETS
+
+WORKER = REPO_ROOT / "toolchain" / "hosts" / "wasmtime_worker.py"
+
+# Cranelift's names for the x86-64 micro-architecture levels (psABI): v2 ⊂ v3.
+CPU_BASELINES = {
+    "x86-64-v2": ("has_sse3", "has_ssse3", "has_sse41", "has_sse42", "has_popcnt"),
+    "x86-64-v3": ("has_sse3", "has_ssse3", "has_sse41", "has_sse42", "has_popcnt",
+                  "has_avx", "has_avx2", "has_fma", "has_bmi1", "has_bmi2", "has_lzcnt"),
+}
+
+
+@dataclass(frozen=True)
+class AotTarget:
+    name: str  # key of WASMTIME_TARGETS, e.g. "wasmtime-50"
+    version: str
+    simd: bool
+    cpu_baseline: str  # a key of CPU_BASELINES, or "build-host"
+
+    @property
+    def variant(self) -> str:
+        return "wasm-simd" if self.simd else "wasm-nosimd"
+
+    @property
+    def cpu_flags(self) -> tuple[str, ...]:
+        return CPU_BASELINES.get(self.cpu_baseline, ())
+
+    def worker_args(self) -> list[str]:
+        args = ["--simd"] if self.simd else []
+        for flag in self.cpu_flags:
+            args += ["--cpu-flag", flag]
+        return args
+
+
+def aot_targets() -> list[AotTarget]:
+    out = []
+    for name, spec in WASMTIME_TARGETS.items():
+        version = spec["pip"].split("==")[1]
+        baseline = "x86-64-v3" if int(version.split(".")[0]) >= 1 else "build-host"
+        out.append(AotTarget(name, version, spec["simd"], baseline))
+    return out
+
+
+def aot_target(name: str) -> AotTarget:
+    return next(t for t in aot_targets() if t.name == name)
+
+
+def cwasm_path(model: str, target: AotTarget, dist: DistLayout) -> Path:
+    return dist.aot_dir(model) / f"classify-{target.variant.removeprefix('wasm-')}.{target.name}.cwasm"
+
+
+def preinit_cwasm_path(model: str, target: AotTarget, dist: DistLayout) -> Path:
+    return dist.aot_dir(model) / f"classify-{target.variant.removeprefix('wasm-')}.preinit.{target.name}.cwasm"
+
+
+def _jobs(cfg: ModelConfig, dist: DistLayout) -> list[tuple[AotTarget, Path, Path, str]]:
+    """(target, source module, .cwasm, stamp name): each target's optimised module, and for SIMD targets the
+    pre-initialised module when `invoke preinit` made one."""
+    from toolchain.build.preinit import preinit_path
+
+    jobs = []
+    for target in aot_targets():
+        src = optimized_wasm_path(cfg.name, target.variant, dist)
+        if not src.is_file():
+            raise StageError(f"{src} missing", hint=f"run `invoke optimize --model {cfg.name}` first")
+        jobs.append((target, src, cwasm_path(cfg.name, target, dist), f"aot-{target.name}"))
+        pre = preinit_path(cfg.name, dist)
+        if target.simd and pre.is_file():
+            jobs.append((target, pre, preinit_cwasm_path(cfg.name, target, dist), f"aot-preinit-{target.name}"))
+    return jobs
+
+
+def precompile_cwasm(cfg: ModelConfig, dist: DistLayout) -> list[Path]:
+    outs = []
+    for target, src, dst, stamp_name in _jobs(cfg, dist):
+        python = runtime_python(target.name)
+        inputs = digest_inputs([src, WORKER], {"target": target.name, "args": target.worker_args()})
+        stamp = dist.stamp(stamp_name, cfg.name)
+        if is_up_to_date(stamp, inputs, [dst]):
+            log.info(f"aot: {dst.name} is up to date")
+            outs.append(dst)
+            continue
+        started = time.perf_counter()
+        with atomic_path(dst) as tmp, log.step(f"AOT {src.name} with wasmtime {target.version} ({target.cpu_baseline})"):
+            proc = subprocess.run([str(python), str(WORKER), "serialize", str(src), str(tmp), *target.worker_args()],
+                                  capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise StageError(f"wasmtime {target.version} could not compile {src}: {proc.stderr.strip()[-1500:]}")
+        log.info(f"aot: {dst} ({dst.stat().st_size:,} bytes)")
+        record_stamp(stamp, inputs, [dst])
+        record_build_seconds(dist.root, dst, time.perf_counter() - started)
+        outs.append(dst)
+    return outs
+
+
+def artifacts(model: str, dist: DistLayout) -> list[Artifact]:
+    found = []
+    for t in aot_targets():
+        paths = [cwasm_path(model, t, dist)] + ([preinit_cwasm_path(model, t, dist)] if t.simd else [])
+        found += [Artifact(p, "cwasm", model, target="x86_64-unknown-linux-gnu", runtime="wasmtime",
+                           runtime_version=t.version, cpu_baseline=t.cpu_baseline,
+                           features=("simd128",) if t.simd else ()) for p in paths]
+    return found

@@ -1,0 +1,142 @@
+"""Golden inputs and TensorFlow's reference outputs, under ``dist/golden/<model>/``.
+
+Real photos come from scikit-image's bundled data (no downloads); edge cases (grayscale, RGBA, palette,
+tiny, very wide/tall, JPEG and PNG) are generated from them. For each golden the directory holds the
+encoded image, the decoded RGB8 pixels, the reference input tensor, TF's output vector, and ``index.json``
+with top-5 labels, so decode, resize and inference parity can each be checked on their own.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from toolchain.core import log
+from toolchain.core.config import DistLayout, ModelConfig
+from toolchain.core.fsutil import canonical_json, digest_inputs, is_up_to_date, record_stamp, sha256_file, write_atomic
+from toolchain.core.preprocess import decode_rgb8, rgb8_to_tensor, to_probabilities, top_k
+
+# scikit-image ships these in its wheel: eight colour photos and one grayscale photo.
+PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "hubble_deep_field.jpg", "ihc.png",
+          "motorcycle_left.png", "retina.jpg", "rocket.jpg", "camera.png")
+
+
+@dataclass(frozen=True)
+class Golden:
+    name: str
+    kind: str  # "photo" or "edge"
+    image_bytes: bytes
+
+
+def photo_sources() -> list[Path]:
+    data = resources.files("skimage") / "data"
+    return [Path(str(data / name)) for name in PHOTOS]
+
+
+def _encode(im: Image.Image, fmt: str, **kw) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, format=fmt, **kw)
+    return buf.getvalue()
+
+
+def edge_cases() -> list[Golden]:
+    data = resources.files("skimage") / "data"
+    chelsea = Image.open(str(data / "chelsea.png")).convert("RGB")
+    astronaut = Image.open(str(data / "astronaut.png")).convert("RGB")
+    camera = Image.open(str(data / "camera.png")).convert("L")
+    logo = Image.open(str(data / "logo.png"))  # RGBA
+    gradient = np.zeros((5, 7, 3), dtype=np.uint8)
+    gradient[..., 0] = np.arange(7, dtype=np.uint8)[None, :] * 36
+    gradient[..., 1] = np.arange(5, dtype=np.uint8)[:, None] * 60
+    gradient[..., 2] = 200
+    return [
+        Golden("chelsea_q90.jpg", "edge", _encode(chelsea, "JPEG", quality=90)),
+        Golden("chelsea_progressive.jpg", "edge", _encode(chelsea, "JPEG", quality=80, progressive=True)),
+        Golden("camera_gray.jpg", "edge", _encode(camera, "JPEG", quality=90)),
+        Golden("logo_rgba.png", "edge", _encode(logo, "PNG")),
+        Golden("chelsea_palette.png", "edge", _encode(chelsea.quantize(64, dither=Image.Dither.NONE), "PNG")),
+        Golden("tiny_7x5.png", "edge", _encode(Image.fromarray(gradient), "PNG")),
+        Golden("wide_1000x60.jpg", "edge", _encode(astronaut.resize((1000, 60), Image.Resampling.BILINEAR), "JPEG", quality=90)),
+        Golden("tall_40x600.png", "edge", _encode(chelsea.resize((40, 600), Image.Resampling.BILINEAR), "PNG")),
+    ]
+
+
+def golden_inputs() -> list[Golden]:
+    photos = [Golden(p.name, "photo", p.read_bytes()) for p in photo_sources()]
+    return photos + edge_cases()
+
+
+def make_goldens(cfg: ModelConfig, dist: DistLayout, force: bool = False) -> Path:
+    """Write the golden set for ``cfg`` (needs the frozen graph from the model stage)."""
+    from toolchain.runtimes.tf import TensorFlowRuntime
+
+    out_dir = dist.golden_dir(cfg.name)
+    index_path = out_dir / "index.json"
+    pb = dist.frozen_pb(cfg.name)
+    inputs = digest_inputs([pb, cfg.config_path, cfg.labels_path, *photo_sources()], {"golden_version": 1})
+    if not force and is_up_to_date(dist.stamp("golden", cfg.name), inputs, [index_path]):
+        log.info(f"golden: {out_dir} is up to date")
+        return index_path
+    labels = cfg.labels()
+    tf_rt = TensorFlowRuntime(cfg, dist)
+    entries = []
+    with log.step(f"golden references for {cfg.name}"):
+        for g in golden_inputs():
+            stem = g.name.replace(".", "_")
+            rgb = decode_rgb8(g.image_bytes, cfg)
+            tensor = rgb8_to_tensor(rgb, cfg)
+            probs = to_probabilities(tf_rt.infer(tensor), cfg)
+            files = {
+                "image": f"images/{g.name}",
+                "decoded_rgb8": f"arrays/{stem}.rgb8.npy",
+                "tensor": f"arrays/{stem}.input.npy",
+                "probabilities": f"arrays/{stem}.tf.npy",
+            }
+            write_atomic(out_dir / files["image"], g.image_bytes)
+            for key, arr in (("decoded_rgb8", rgb), ("tensor", tensor), ("probabilities", probs)):
+                buf = io.BytesIO()
+                np.save(buf, arr, allow_pickle=False)
+                write_atomic(out_dir / files[key], buf.getvalue())
+            entries.append({"name": g.name, "kind": g.kind, "decoded_shape": list(rgb.shape), "files": files,
+                            "sha256": {k: sha256_file(out_dir / v) for k, v in files.items()},
+                            "tf_result": top_k(probs, cfg, labels)})
+    index = {"model": cfg.name, "reference": "tensorflow", "goldens": entries}
+    write_atomic(index_path, canonical_json(index))
+    record_stamp(dist.stamp("golden", cfg.name), inputs, [index_path])
+    return index_path
+
+
+@dataclass(frozen=True)
+class GoldenCase:
+    name: str
+    kind: str
+    image_bytes: bytes
+    decoded_rgb8: np.ndarray
+    tensor: np.ndarray
+    tf_probabilities: np.ndarray
+    tf_result: dict
+
+
+def load_goldens(cfg: ModelConfig, dist: DistLayout) -> list[GoldenCase]:
+    import json
+
+    from toolchain.core.errors import StageError
+
+    out_dir = dist.golden_dir(cfg.name)
+    index_path = out_dir / "index.json"
+    if not index_path.is_file():
+        raise StageError(f"no golden set at {index_path}", hint=f"run `invoke golden --model {cfg.name}` first")
+    index = json.loads(index_path.read_text())
+    cases = []
+    for e in index["goldens"]:
+        f = e["files"]
+        cases.append(GoldenCase(
+            name=e["name"], kind=e["kind"], image_bytes=(out_dir / f["image"]).read_bytes(),
+            decoded_rgb8=np.load(out_dir / f["decoded_rgb8"]), tensor=np.load(out_dir / f["tensor"]),
+            tf_probabilities=np.load(out_dir / f["probabilities"]), tf_result=e["tf_result"]))
+    return cases

@@ -1,0 +1,68 @@
+"""wasm-opt and strip for the wasm guest variants."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from toolchain.core import log
+from toolchain.core.config import DistLayout, ModelConfig
+from toolchain.core.errors import StageError
+from toolchain.core.fsutil import atomic_path, digest_inputs, is_up_to_date, record_build_seconds, record_stamp
+from toolchain.build.guest import VARIANTS, optimized_wasm_path, shipped_variants, wasm_path
+from toolchain.core.programs import WASM_OPT, WASM_STRIP
+
+# Binaryen 108 predates rustc 1.96's default wasm features, so name them; simd only where the variant has it.
+BASE_FEATURES = ("--enable-bulk-memory", "--enable-sign-ext", "--enable-mutable-globals",
+                 "--enable-nontrapping-float-to-int", "--enable-multivalue", "--enable-reference-types")
+# Per variant (README, "wasm-opt levels"): -O3 where speed is the point; -Oz for the wasm:0.1 module,
+# whose wasmtime-0.23 .cwasm must fit OpenWhisk's 48 MB action-code limit after zip + base64.
+OPT_LEVEL = {"wasm-simd": "-O3", "wasm-nosimd": "-Oz", "wasm-relaxed": "-O3"}
+
+
+def wasm_opt_flags(variant: str) -> list[str]:
+    v = VARIANTS[variant]
+    flags = list(BASE_FEATURES)
+    if "simd128" in v.features:
+        flags.append("--enable-simd")
+    if "relaxed-simd" in v.features:
+        flags.append("--enable-relaxed-simd")
+    return flags
+
+
+def optimize_wasm(src: Path, dst: Path, variant: str, level: str | None = None) -> Path:
+    level = level or OPT_LEVEL[variant]
+    wasm_opt, wasm_strip = WASM_OPT.require(), WASM_STRIP.require()
+    with atomic_path(dst) as tmp, log.step(f"wasm-opt {level} + strip {src.name}"):
+        proc = subprocess.run([wasm_opt, level, *wasm_opt_flags(variant), "-o", str(tmp), str(src)],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise StageError(f"wasm-opt failed on {src}: {proc.stderr.strip()[-1500:]}")
+        proc = subprocess.run([wasm_strip, str(tmp)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise StageError(f"wasm-strip failed on {src}: {proc.stderr.strip()[-1500:]}")
+    log.info(f"optimize: {dst} ({src.stat().st_size:,} → {dst.stat().st_size:,} bytes)")
+    return dst
+
+
+def optimize_guest(cfg: ModelConfig, dist: DistLayout, variants: list[str] | None = None) -> list[Path]:
+    names = variants or [v.name for v in shipped_variants() if v.is_wasm]
+    outs = []
+    for name in names:
+        src = wasm_path(cfg.name, name, dist)
+        if not src.is_file():
+            raise StageError(f"{src} missing", hint=f"run `invoke guest --model {cfg.name}` first")
+        dst = optimized_wasm_path(cfg.name, name, dist)
+        inputs = digest_inputs([src], {"flags": [OPT_LEVEL[name], *wasm_opt_flags(name)]})
+        stamp = dist.stamp(f"optimize-{name}", cfg.name)
+        if is_up_to_date(stamp, inputs, [dst]):
+            log.info(f"optimize: {dst.name} is up to date")
+        else:
+            started = time.perf_counter()
+            optimize_wasm(src, dst, name)
+            record_stamp(stamp, inputs, [dst])
+            record_build_seconds(dist.root, dst, time.perf_counter() - started)
+        outs.append(dst)
+    return outs

@@ -1,0 +1,58 @@
+"""Pre-initialise the SIMD guest: run its `wizer-initialize` export (parse + optimise the embedded model) once
+at build time and snapshot the initialised memory into a new module, so an instance starts with the model
+ready. With a .cwasm and wasmtime's copy-on-write memory images the weights are mapped, not copied.
+
+Wizer runs inside the Rust wasm host (`wasm-host preinit`, the wasmtime-wizer crate at wasmtime's version), with
+a fixed WASI random seed, so two builds give the same snapshot.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+from toolchain.core import log
+from toolchain.core.config import DistLayout, ModelConfig
+from toolchain.core.errors import StageError
+from toolchain.core.fsutil import atomic_path, digest_inputs, is_up_to_date, record_build_seconds, record_stamp
+from toolchain.build.guest import optimized_wasm_path
+from toolchain.build.host import host_path
+from toolchain.package.manifest import Artifact
+
+INIT_FUNC = "wizer-initialize"
+
+
+def preinit_path(model: str, dist: DistLayout) -> Path:
+    return dist.guest_dir(model) / "classify-simd.preinit.wasm"
+
+
+def preinitialize_guest(cfg: ModelConfig, dist: DistLayout, force: bool = False) -> Path:
+    src = optimized_wasm_path(cfg.name, "wasm-simd", dist)
+    if not src.is_file():
+        raise StageError(f"{src} missing", hint=f"run `invoke optimize --model {cfg.name}` first")
+    dst = preinit_path(cfg.name, dist)
+    host = host_path(dist)
+    if not host.is_file():
+        raise StageError(f"{host} missing", hint="run `invoke host` first (Wizer runs inside the wasm host)")
+    inputs = digest_inputs([src, host], {"init": INIT_FUNC})
+    stamp = dist.stamp("preinit", cfg.name)
+    if not force and is_up_to_date(stamp, inputs, [dst]):
+        log.info(f"preinit: {dst.name} is up to date")
+        return dst
+    started = time.perf_counter()
+    with atomic_path(dst) as tmp, log.step(f"wizer {src.name} (model parsed and optimised at build time)"):
+        # The hash-map seed std draws while the model loads is then fixed per module, not per instance:
+        # harmless here, no untrusted keys are hashed.
+        proc = subprocess.run([str(host), "preinit", str(src), str(tmp)], capture_output=True, text=True,
+                              timeout=1800)
+        if proc.returncode != 0:
+            raise StageError(f"wizer failed on {src}: {proc.stderr.strip()[-1500:]}")
+    record_stamp(stamp, inputs, [dst])
+    record_build_seconds(dist.root, dst, time.perf_counter() - started)
+    log.info(f"preinit: {dst} ({src.stat().st_size:,} → {dst.stat().st_size:,} bytes)")
+    return dst
+
+
+def artifacts(model: str, dist: DistLayout) -> list[Artifact]:
+    return [Artifact(preinit_path(model, dist), "wasm-preinit", model, target="wasm32-wasip1", features=("simd128",))]

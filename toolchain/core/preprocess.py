@@ -1,0 +1,108 @@
+"""The reference preprocessing, written once from the model config.
+
+The Rust guest implements the same arithmetic (guest/classifier/src/preprocess.rs), so decode, crop,
+resize and normalise can be compared bit for bit:
+
+1. decode to RGB8 (grayscale replicated, alpha dropped without compositing, palette expanded);
+2. central crop: ``off = floor((h - h*f) / 2)`` in float64, ``crop = h - 2*off`` (TF's central_crop);
+3. bilinear resize with half-pixel centres and no antialiasing; source coordinates in float64,
+   interpolation weights and arithmetic in float32, in a fixed order;
+4. normalise ``(v - mean) / std`` in float32.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+
+from toolchain.core.config import ModelConfig
+from toolchain.core.errors import InputError
+
+
+def decode_rgb8(image_bytes: bytes, cfg: ModelConfig) -> np.ndarray:
+    """Decode JPEG/PNG bytes to an (H, W, 3) uint8 array, checking the config's limits from the header."""
+    if len(image_bytes) > cfg.max_image_bytes:
+        raise InputError(f"image is {len(image_bytes)} bytes, over the limit of {cfg.max_image_bytes}",
+                         hint="send a smaller or more compressed image")
+    try:
+        with Image.open(io.BytesIO(image_bytes)) as im:
+            w, h = im.size
+            if w == 0 or h == 0 or w > cfg.max_side or h > cfg.max_side or w * h > cfg.max_pixels:
+                raise InputError(f"image is {w}x{h}; accepted are 1..{cfg.max_side} per side and at most "
+                                 f"{cfg.max_pixels} pixels", hint="resize the image before sending it")
+            if im.mode == "P":
+                im = im.convert("RGBA") if "transparency" in im.info else im
+            return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
+    except InputError:
+        raise
+    except Exception as exc:  # PIL raises many types for bad data
+        raise InputError(f"not a decodable image ({exc})", hint="send JPEG or PNG bytes") from exc
+
+
+def central_crop_box(h: int, w: int, fraction: float) -> tuple[int, int, int, int]:
+    off_h = int(np.floor((h - h * fraction) / 2.0))
+    off_w = int(np.floor((w - w * fraction) / 2.0))
+    return off_h, off_w, h - 2 * off_h, w - 2 * off_w
+
+
+def _axis_weights(src: int, dst: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    pos = (np.arange(dst, dtype=np.float64) + 0.5) * (src / dst) - 0.5
+    pos = np.clip(pos, 0.0, src - 1)
+    i0 = np.floor(pos).astype(np.int64)
+    i1 = np.minimum(i0 + 1, src - 1)
+    frac = (pos - i0).astype(np.float32)
+    return i0, i1, frac
+
+
+def resize_bilinear(rgb: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
+    """(h, w, 3) uint8 → (out_h, out_w, 3) float32 in 0..255, half-pixel centres, no antialiasing."""
+    h, w, _ = rgb.shape
+    y0, y1, fy = _axis_weights(h, out_h)
+    x0, x1, fx = _axis_weights(w, out_w)
+    px = rgb.astype(np.float32)
+    fx_ = fx[None, :, None]
+    one = np.float32(1.0)
+    top = px[y0][:, x0] * (one - fx_) + px[y0][:, x1] * fx_
+    bot = px[y1][:, x0] * (one - fx_) + px[y1][:, x1] * fx_
+    fy_ = fy[:, None, None]
+    return (top * (one - fy_) + bot * fy_).astype(np.float32)
+
+
+def normalise(pixels: np.ndarray, cfg: ModelConfig) -> np.ndarray:
+    mean = np.asarray(cfg.mean, dtype=np.float32)
+    std = np.asarray(cfg.std, dtype=np.float32)
+    return ((pixels - mean) / std).astype(np.float32)
+
+
+def rgb8_to_tensor(rgb: np.ndarray, cfg: ModelConfig) -> np.ndarray:
+    """(h, w, 3) uint8 → the model's (1, H, W, 3) float32 input."""
+    top, left, ch, cw = central_crop_box(rgb.shape[0], rgb.shape[1], cfg.central_crop)
+    cropped = rgb[top:top + ch, left:left + cw]
+    return normalise(resize_bilinear(cropped, cfg.height, cfg.width), cfg)[None, ...]
+
+
+def image_to_tensor(image_bytes: bytes, cfg: ModelConfig) -> np.ndarray:
+    return rgb8_to_tensor(decode_rgb8(image_bytes, cfg), cfg)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits.astype(np.float32) - np.max(logits)
+    e = np.exp(z)
+    return (e / e.sum()).astype(np.float32)
+
+
+def to_probabilities(output: np.ndarray, cfg: ModelConfig) -> np.ndarray:
+    flat = np.asarray(output, dtype=np.float32).reshape(-1)
+    if flat.size != cfg.classes:
+        raise InputError(f"model output has {flat.size} values, the config says {cfg.classes} classes",
+                         hint=f"fix [output] classes in {cfg.config_path.name}")
+    return flat if cfg.output_is_softmax else softmax(flat)
+
+
+def top_k(probs: np.ndarray, cfg: ModelConfig, labels: list[str], k: int = 5) -> dict:
+    """The result contract: label, confidence, index and top-5; ties broken by the lower index."""
+    order = sorted(range(len(probs)), key=lambda i: (-float(probs[i]), i))[:k]
+    top = [{"label": cfg.label_of(i, labels), "confidence": float(probs[i]), "index": int(i)} for i in order]
+    return {**top[0], "top5": top}

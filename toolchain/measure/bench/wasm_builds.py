@@ -1,0 +1,42 @@
+"""`invoke bench --wasm-builds`: wasm-opt levels and relaxed SIMD compared in one run."""
+
+from __future__ import annotations
+
+from toolchain.measure.bench.probes import guest_bench_in_instance
+from toolchain.core.config import DistLayout, ModelConfig
+from toolchain.build.golden import load_goldens
+from toolchain.runtimes.guest_base import image_request
+
+PHOTO = "chelsea.png"
+
+
+def compare_wasm_builds(cfg: ModelConfig, dist: DistLayout, runs: int = 20) -> list[dict]:
+    """The SIMD module raw, -O3 (shipped) and -Oz, and the relaxed-SIMD build when it exists
+    (`invoke guest --variant wasm-relaxed`; binaryen 108 cannot parse it, so it is not optimised)."""
+    import statistics
+
+    import wasmtime
+
+    from toolchain.build.guest import optimized_wasm_path, wasm_path
+    from toolchain.build.optimize import optimize_wasm
+
+    raw = wasm_path(cfg.name, "wasm-simd", dist)
+    oz = optimize_wasm(raw, dist.bench_dir() / "classify-simd.Oz.wasm", "wasm-simd", level="-Oz")
+    modules = [("simd, no wasm-opt", raw, False),
+               ("simd, wasm-opt -O3 (shipped)", optimized_wasm_path(cfg.name, "wasm-simd", dist), False),
+               ("simd, wasm-opt -Oz", oz, False),
+               ("simd + relaxed-simd, no wasm-opt", wasm_path(cfg.name, "wasm-relaxed", dist), True)]
+    request = image_request(next(g for g in load_goldens(cfg, dist) if g.name == PHOTO).image_bytes)
+    rows = []
+    for label, path, relaxed in modules:
+        if not path.is_file():
+            continue
+        config = wasmtime.Config()
+        config.wasm_simd = True
+        config.wasm_relaxed_simd = relaxed
+        config.epoch_interruption = True
+        engine = wasmtime.Engine(config)
+        inner = guest_bench_in_instance(engine, wasmtime.Module.from_file(engine, str(path)), request, runs)
+        rows.append({"module": label, "bytes": path.stat().st_size,
+                     "warm_median_ms": statistics.median(inner["samples_ms"])})
+    return rows

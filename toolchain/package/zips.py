@@ -1,0 +1,90 @@
+"""OpenWhisk action zips: the wasm:0.1 zip and the actionloop exec zip.
+
+The wasm:0.1 executor's /init takes base64(zip) and reads the zip's first entry as a module serialized
+by the wasmtime it embeds (0.23.0). The actionloop proxy unzips its code and runs the top-level ``exec``
+(here the static native binary, which speaks actionloop when named ``exec``). OpenWhisk refuses action
+code over 48 MB after base64; both zips are checked here at build time.
+"""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+from toolchain.core import log
+from toolchain.build.aot import aot_targets, cwasm_path
+from toolchain.package.archive import Entry, source_date_epoch, zip_bytes
+from toolchain.core.config import DistLayout, ModelConfig
+from toolchain.core.errors import StageError
+from toolchain.core.fsutil import write_atomic
+from toolchain.build.guest import NATIVE_TARGET, VARIANTS, native_cli_path
+from toolchain.package.manifest import Artifact
+
+OPENWHISK_CODE_LIMIT = 48 * 1024 * 1024  # bytes of base64 action code (OpenWhisk's default)
+WASM01_TARGET = "wasmtime-0.23"
+
+
+def wasm01_zip_path(model: str, dist: DistLayout) -> Path:
+    return dist.openwhisk_dir() / f"{model}-wasmtime.zip"
+
+
+def exec_zip_path(model: str, dist: DistLayout) -> Path:
+    return dist.openwhisk_dir() / f"{model}-exec.zip"
+
+
+def zip_within_code_limit(entries: list[Entry], epoch: int, what: str,
+                          prefer_stored: bool = True) -> tuple[bytes, bool]:
+    """The zip (stored if preferred and it fits, else deflated) and whether it is deflated; a StageError
+    if even the deflated zip is over OpenWhisk's code limit after base64."""
+    for compress in ((False, True) if prefer_stored else (True,)):
+        data = zip_bytes(entries, epoch, compress=compress)
+        if len(base64.b64encode(data)) <= OPENWHISK_CODE_LIMIT:
+            return data, compress
+    raise StageError(f"the {what} is {len(base64.b64encode(data)):,} bytes after zip + base64, over "
+                     f"OpenWhisk's {OPENWHISK_CODE_LIMIT:,}-byte code limit",
+                     hint="use a smaller model, or raise the invoker's limits.actions.codeSize")
+
+
+def wasm01_zip_bytes(cwasm: bytes, epoch: int) -> tuple[bytes, bool]:
+    """Stored uncompressed, as the executor's own precompiler writes it, unless only deflate fits the limit."""
+    return zip_within_code_limit([Entry("content", cwasm)], epoch, "wasm:0.1 action")
+
+
+def _report(out: Path, data: bytes, deflated: bool) -> None:
+    size_b64 = len(base64.b64encode(data))
+    log.info(f"package: {out} ({len(data):,} bytes, {'deflated' if deflated else 'stored'}; "
+             f"{size_b64:,} after base64 = {100 * size_b64 / OPENWHISK_CODE_LIMIT:.0f}% of the 48 MB limit)")
+
+
+def package_wasm01_zip(cfg: ModelConfig, dist: DistLayout) -> Path:
+    target = next(t for t in aot_targets() if t.name == WASM01_TARGET)
+    cwasm = cwasm_path(cfg.name, target, dist)
+    if not cwasm.is_file():
+        raise StageError(f"{cwasm} missing", hint=f"run `invoke build --model {cfg.name}` first")
+    data, deflated = wasm01_zip_bytes(cwasm.read_bytes(), source_date_epoch())
+    out = wasm01_zip_path(cfg.name, dist)
+    write_atomic(out, data)
+    _report(out, data, deflated)
+    return out
+
+
+def package_exec_zip(cfg: ModelConfig, dist: DistLayout) -> Path:
+    """The actionloop zip: the static native binary as a top-level, executable ``exec``. Deflated: the proxy
+    unzips it anyway, and stored it would not fit the code limit."""
+    binary = native_cli_path(cfg.name, dist)
+    if not binary.is_file():
+        raise StageError(f"{binary} missing", hint=f"run `invoke build --model {cfg.name}` first")
+    data, deflated = zip_within_code_limit([Entry("exec", binary.read_bytes(), 0o755)], source_date_epoch(),
+                                           "actionloop exec zip", prefer_stored=False)
+    out = exec_zip_path(cfg.name, dist)
+    write_atomic(out, data)
+    _report(out, data, deflated)
+    return out
+
+
+def artifacts(model: str, dist: DistLayout) -> list[Artifact]:
+    return [Artifact(wasm01_zip_path(model, dist), "openwhisk-wasm-zip", model, target=NATIVE_TARGET,
+                     runtime="openwhisk-wasm-0.1 (wasmtime)", runtime_version="0.23.0", cpu_baseline="build-host",
+                     features=()),
+            Artifact(exec_zip_path(model, dist), "openwhisk-exec-zip", model, target=NATIVE_TARGET,
+                     runtime="openwhisk-actionloop", cpu_baseline=VARIANTS["native"].cpu_baseline, features=())]

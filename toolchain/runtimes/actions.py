@@ -1,0 +1,297 @@
+"""Run the packaged OpenWhisk actions on this machine, speaking their real protocols.
+
+* ``ExecAction``: the actionloop ``exec`` as OpenWhisk's Go proxy runs it: no arguments, no PATH or HOME,
+  ``__OW_WAIT_FOR_ACK`` set, one activation per stdin line, one answer per line on fd 3.
+* ``ServerAction``: the action server speaking the action-container HTTP protocol, either the bare binary
+  (``classify serve``) or the image loaded and run by podman (runc, no daemon).
+
+Both capture stdout and stderr separately, so callers can check the activation sentinels on each stream.
+Used by the conformance tests, ``invoke verify`` and ``invoke bench``.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import uuid
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from toolchain.core import log
+from toolchain.core.errors import StageError
+from toolchain.core.programs import PODMAN, RUNC
+
+SENTINEL = "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX"
+PODMAN_GLOBAL = [PODMAN.path, "--storage-driver=vfs"]
+# What works here without a daemon or cgroup v2 delegation (../shared/notes/toolchain.md).
+PODMAN_RUN = ["--runtime", RUNC.path, "--cgroup-manager=cgroupfs", "--ulimit", "nofile=1024:1024",
+              "--ulimit", "nproc=1024:1024"]
+
+
+def envelope(value, **fields) -> dict:
+    """An activation as the invoker sends it (deadline in epoch milliseconds, as a string)."""
+    base = {"namespace": "guest", "action_name": "mobilenet", "action_version": "0.0.1",
+            "activation_id": uuid.uuid4().hex, "transaction_id": uuid.uuid4().hex,
+            "deadline": str(int(time.time() * 1000) + 60_000)}
+    return {"value": value, **base, **fields}
+
+
+class StreamLog:
+    """Collects a child's stream line by line in a thread."""
+
+    def __init__(self, stream):
+        self.lines: list[str] = []
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._pump, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _pump(self, stream):
+        for raw in iter(stream.readline, b""):
+            with self._lock:
+                self.lines.append(raw.decode("utf-8", "replace").rstrip("\n"))
+
+    def snapshot(self) -> list[str]:
+        with self._lock:
+            return list(self.lines)
+
+    def wait_for(self, count: int, line: str = SENTINEL, timeout: float = 10.0) -> list[str]:
+        """Wait until ``line`` has appeared ``count`` times; return the lines so far."""
+        deadline = time.monotonic() + timeout
+        while True:
+            lines = self.snapshot()
+            if lines.count(line) >= count or time.monotonic() > deadline:
+                return lines
+            time.sleep(0.01)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# actionloop exec
+# ---------------------------------------------------------------------------------------------------------
+
+def extract_exec(zip_path: Path, into: Path) -> Path:
+    """Unpack the zip's top-level ``exec`` as the proxy does (it chmods 0755 itself; we check the zip did)."""
+    with zipfile.ZipFile(zip_path) as zf:
+        info = zf.getinfo("exec")
+        mode = (info.external_attr >> 16) & 0o777
+        if mode != 0o755:
+            raise StageError(f"{zip_path}: exec has mode {oct(mode)}, expected 0o755")
+        into.mkdir(parents=True, exist_ok=True)
+        path = into / "exec"
+        path.write_bytes(zf.read(info))
+        path.chmod(0o755)
+    return path
+
+
+class ExecAction:
+    """One actionloop process: started once, then one activation per line."""
+
+    def __init__(self, exec_path: Path, env: dict[str, str] | None = None, ack: bool = True):
+        r, w = os.pipe()
+        child_env = {"__OW_WAIT_FOR_ACK": "1"} if ack else {}
+        child_env.update(env or {})
+        # The proxy hands the result pipe over as fd 3; a shell redirect does that without preexec hooks
+        # (bash: dash cannot redirect from descriptors above 9).
+        self.proc = subprocess.Popen(["/bin/bash", "-c", f'exec "$0" 3>&{w}', str(exec_path)], env=child_env,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     pass_fds=(w,))
+        os.close(w)
+        self.results = os.fdopen(r, "rb")
+        self.stdout, self.stderr = StreamLog(self.proc.stdout), StreamLog(self.proc.stderr)
+        self.ack = None
+        if ack:
+            line = self.results.readline()
+            if not line:
+                code = self.proc.wait(timeout=30)
+                time.sleep(0.1)  # let the stderr pump catch up
+                raise StageError(f"the exec exited with {code} before its ack: {' '.join(self.stderr.snapshot())[-1500:]}")
+            self.ack = json.loads(line)
+
+    def activate_raw(self, line: bytes) -> dict:
+        self.proc.stdin.write(line.rstrip(b"\n") + b"\n")
+        self.proc.stdin.flush()
+        answer = self.results.readline()
+        if not answer:
+            raise StageError(f"the exec exited (status {self.proc.wait(timeout=10)}) instead of answering",
+                             hint="see its stderr")
+        return json.loads(answer)
+
+    def activate(self, value, **fields) -> dict:
+        return self.activate_raw(json.dumps(envelope(value, **fields)).encode())
+
+    def close(self) -> int:
+        if self.proc.stdin and not self.proc.stdin.closed:
+            self.proc.stdin.close()
+        try:
+            code = self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait()
+        self.results.close()
+        return code
+
+
+# ---------------------------------------------------------------------------------------------------------
+# action server: bare or in its image
+# ---------------------------------------------------------------------------------------------------------
+
+def proc_status_kib(pid: int, key: str) -> int | None:
+    """A kB field of /proc/PID/status (None once the process is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def vm_hwm_kib(pid: int) -> int | None:
+    """Peak RSS of a live process (VmHWM; unlike ru_maxrss it starts afresh at execve)."""
+    return proc_status_kib(pid, "VmHWM")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class HttpAnswer:
+    status: int
+    body: dict
+
+
+def podman_available() -> str | None:
+    """None if podman + runc can run images here, else why not."""
+    for tool in (PODMAN, RUNC):
+        if not tool.present():
+            return f"{tool.name} is not installed (bootstrap.sh installs it from requirements-debian.txt)"
+    return None
+
+
+def image_exists(image_id: str) -> bool:
+    return subprocess.run([*PODMAN_GLOBAL, "image", "exists", image_id], capture_output=True,
+                          timeout=120).returncode == 0
+
+
+def load_image(image_tar: Path) -> str:
+    """``podman load`` the docker-archive; return the image ID from the archive (the config digest)."""
+    from toolchain.package.oci import archive_image_id
+
+    image_id = archive_image_id(image_tar)
+    with log.step(f"podman load {image_tar.name}"):
+        proc = subprocess.run([*PODMAN_GLOBAL, "load", "-i", str(image_tar)], capture_output=True, text=True,
+                              timeout=600)
+    if proc.returncode != 0:
+        raise StageError(f"podman load {image_tar} failed: {proc.stderr.strip()[-2000:]}")
+    return image_id
+
+
+def remove_image(image_id: str) -> None:
+    subprocess.run([*PODMAN_GLOBAL, "rmi", "-f", image_id], capture_output=True, timeout=300)
+
+
+class ServerAction:
+    """The action server on 127.0.0.1:<port>, as a bare process or as a podman container."""
+
+    def __init__(self, argv: list[str], port: int, container: str | None = None, env: dict | None = None):
+        self.port, self.container = port, container
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, env=env)
+        self.stdout, self.stderr = StreamLog(self.proc.stdout), StreamLog(self.proc.stderr)
+        self._local = threading.local()
+
+    @classmethod
+    def bare(cls, binary: Path, port: int | None = None) -> "ServerAction":
+        port = port or free_port()
+        return cls([str(binary), "serve"], port, env={"ACTION_PORT": str(port)})
+
+    @classmethod
+    def in_podman(cls, image_id: str, port: int | None = None, memory_mb: int | None = None) -> "ServerAction":
+        port = port or free_port()
+        name = f"mib-action-{uuid.uuid4().hex[:12]}"
+        argv = [*PODMAN_GLOBAL, "--runtime", RUNC.path, "run", "--rm", "--name", name, *PODMAN_RUN[2:],
+                "--network=host", "-e", f"ACTION_PORT={port}"]
+        if memory_mb:
+            argv += ["--memory", f"{memory_mb}m"]
+        return cls(argv + [image_id], port, container=name)
+
+    def wait_ready(self, timeout: float = 120.0) -> float:
+        """Wait until the port accepts connections; return seconds since start."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise StageError(f"the action server exited with {self.proc.returncode}: "
+                                 f"{' '.join(self.stderr.snapshot())[-2000:]}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return time.monotonic() - self.started
+            except OSError:
+                time.sleep(0.02)
+        raise StageError(f"the action server did not listen on port {self.port} within {timeout:.0f} s")
+
+    def _conn(self) -> http.client.HTTPConnection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+        return conn
+
+    def post(self, path: str, body: bytes | dict) -> HttpAnswer:
+        """POST on this thread's keep-alive connection (reconnecting once if the server closed it)."""
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        for attempt in (0, 1):
+            conn = self._conn()
+            try:
+                conn.request("POST", path, body=data, headers={"Content-Type": "application/json"})
+                resp = conn.getresponse()
+                raw = resp.read()
+                if resp.getheader("Connection", "").lower() == "close":
+                    conn.close()
+                    self._local.conn = None
+                return HttpAnswer(resp.status, json.loads(raw) if raw else {})
+            except (ConnectionError, http.client.RemoteDisconnected, http.client.CannotSendRequest):
+                conn.close()
+                self._local.conn = None
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def init(self) -> HttpAnswer:
+        return self.post("/init", {"value": {"name": "mobilenet", "main": "main", "code": "", "binary": False}})
+
+    def run(self, value, **fields) -> HttpAnswer:
+        return self.post("/run", envelope(value, **fields))
+
+    def server_pid(self) -> int:
+        """The server's PID as seen from here (bare: the child; podman: the container's PID 1)."""
+        if not self.container:
+            return self.proc.pid
+        out = subprocess.run([*PODMAN_GLOBAL, "inspect", "--format", "{{.State.Pid}}", self.container],
+                             capture_output=True, text=True, timeout=60)
+        return int(out.stdout.strip() or 0)
+
+    def peak_rss_kib(self) -> int | None:
+        return vm_hwm_kib(self.server_pid())
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+        if self.container:
+            subprocess.run([*PODMAN_GLOBAL, "rm", "-f", "-t", "0", self.container], capture_output=True, timeout=120)
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
