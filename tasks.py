@@ -11,7 +11,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF's C++ start-up chatter 
 
 from invoke import Exit, task
 
-from toolchain.core.config import DEFAULT_MODEL, DistLayout, load_model_config
+from toolchain.core.catalog import DistLayout
+from toolchain.core.config import DEFAULT_MODEL, load_model_config
 from toolchain.core.errors import ToolchainError
 
 MODEL_HELP = {"model": f"model config name in models/ or a path to a .toml (default: {DEFAULT_MODEL})"}
@@ -26,7 +27,7 @@ def cli_errors(fn):
             return fn(*args, **kwargs)
         except ToolchainError as exc:
             print(f"error: {exc}", file=sys.stderr)
-            raise Exit(code=exc.exit_code)
+            raise Exit(code=exc.exit_code) from None
 
     return wrapper
 
@@ -134,7 +135,8 @@ def package(c, model=DEFAULT_MODEL, measure=True):
 @cli_errors
 def verify(c, model=DEFAULT_MODEL, runtime=None, json=False, reproducible=False):
     """Run the goldens through every available runtime; fail on divergence from TensorFlow."""
-    from toolchain.measure.verify import format_table, raise_on_divergence, report_json, verify as run_verify
+    from toolchain.measure.verify import format_table, raise_on_divergence, report_json
+    from toolchain.measure.verify import verify as run_verify
 
     if reproducible:
         from toolchain.measure.reproduce import verify_reproducible

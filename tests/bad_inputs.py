@@ -45,7 +45,7 @@ PNG = encoded(_photo, "PNG")
 def pil_encoded(mode: str, fmt: str, size=(40, 30), **kw) -> bytes:
     im = Image.fromarray(_photo).convert("RGB").resize(size)
     if mode == "I;16":
-        im = Image.fromarray((np.asarray(im.convert("L")).astype(np.uint16) * 257))
+        im = Image.fromarray(np.asarray(im.convert("L")).astype(np.uint16) * 257)
     else:
         im = im.convert(mode)
     buf = io.BytesIO()

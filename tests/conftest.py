@@ -9,7 +9,8 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from toolchain.core.config import DEFAULT_MODEL, DistLayout, load_model_config  # noqa: E402
+from toolchain.core.catalog import DistLayout
+from toolchain.core.config import DEFAULT_MODEL, load_model_config
 
 TESTS = Path(__file__).resolve().parent
 SMALL_MODEL = TESTS / "models" / "small_mobilenet_v2_0.35_128.toml"

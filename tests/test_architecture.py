@@ -123,8 +123,7 @@ def test_the_check_catches_a_cycle_an_upward_import_and_a_hidden_import(tmp_path
 
 
 def test_no_module_touches_another_modules_private_names():
-    """`x._name` only on self/cls or on an object of the module's own making (e.g. a subprocess's _proc is
-    that adapter's own business)."""
+    """``x._name`` only on ``self`` or ``cls``: what another module needs is a public name."""
     offenders = []
     for path in sorted((REPO_ROOT / "toolchain").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):

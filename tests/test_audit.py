@@ -25,8 +25,8 @@ def test_every_workspace_meets_the_policy(cargo_deny):
 
 
 def test_a_narrower_licence_policy_fails(cargo_deny, tmp_path):
+    from toolchain.build.cargo import GUEST_DIR
     from toolchain.measure.audit import POLICY, deny_workspace
-    from toolchain.build.guest import GUEST_DIR
 
     policy = POLICY.read_text()
     start = policy.index("allow = [")

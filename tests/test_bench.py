@@ -90,7 +90,8 @@ def test_headless_chromium_renders_tables_and_plots(bench, tmp_path):
 
 
 def test_deploy_files_carry_measured_memory_limits(bench, dist, default_cfg):
-    from toolchain.package.deploy import MEMORY_MAX_MB, MEMORY_MIN_MB, deploy_paths
+    from toolchain.core.catalog import deploy_paths
+    from toolchain.package.deploy import MEMORY_MAX_MB, MEMORY_MIN_MB
 
     paths = deploy_paths(default_cfg.name, dist)
     plan = json.loads(paths["plan"].read_text())

@@ -39,6 +39,9 @@ def test_unknown_model_names_the_known_ones():
     ('kind = "generator"', 'kind = "http"', "kind must be"),
     ('name = "input"\n', '', "missing key 'name'"),
     ('[tolerance]', '[tolerance\n', "not valid TOML"),
+    ('central_crop = 0.875', 'centrl_crop = 0.875', "unknown key 'centrl_crop'.*did you mean 'central_crop'"),
+    ('[limits]', '[limit]', r"unknown section \[limit\].*did you mean \[limits\]"),
+    ('offset = 0', 'offset = 0\ncolour = "rgb"', "unknown key 'colour'.*takes file, offset"),
 ])
 def test_invalid_configs_are_refused(tmp_path, old, new, message):
     assert old in GOOD

@@ -33,8 +33,8 @@ def test_bounded_fuzz_run_finds_nothing(fuzzed, target, dist):
 
 
 def test_fuzz_seeds_are_images_the_guest_classifies(built, dist):
+    from toolchain.core.catalog import native_cli_path
     from toolchain.measure.fuzz import seed_inputs
-    from toolchain.build.guest import native_cli_path
 
     cli = native_cli_path(built.name, dist)
     for name, body in seed_inputs("request").items():

@@ -4,12 +4,12 @@ import json
 import subprocess
 
 import pytest
-
 from bad_inputs import CORPUS, check_answer
+
 from toolchain.core.config import REPO_ROOT
+from toolchain.measure.verify import format_table, verify
 from toolchain.package.manifest import write_manifest
 from toolchain.runtimes import make_runtime
-from toolchain.measure.verify import format_table, verify
 
 pytestmark = pytest.mark.slow
 
@@ -63,7 +63,7 @@ def test_bad_inputs_get_the_error_contract(guest, dist, runtime):
 
 
 def test_native_cli_exit_codes(guest, dist):
-    from toolchain.build.guest import native_cli_path
+    from toolchain.core.catalog import native_cli_path
 
     cli = str(native_cli_path(guest.name, dist))
     bad = subprocess.run([cli], input=b'{"image": 1}', capture_output=True, timeout=60)
@@ -117,7 +117,7 @@ def test_wasm01_zip_round_trips_through_wasmtime_0_23(guest, dist, tmp_path):
         module.write_bytes(zf.read(first))
 
     class FromZip(Wasm01Aot):
-        def _artifact(self):
+        def artifact(self):
             return module
 
     rt = FromZip(guest, dist)
@@ -132,7 +132,9 @@ def test_wasm01_zip_round_trips_through_wasmtime_0_23(guest, dist, tmp_path):
 def test_rust_unit_tests(guest, dist):
     """The guest crate's own unit tests (HTTP parsing, activation envelopes, actionloop lines, preprocessing),
     built with the native variant's flags so tract is not compiled again."""
-    from toolchain.build.guest import GUEST_DIR, VARIANTS, cargo_env
+    from toolchain.build.cargo import GUEST_DIR
+    from toolchain.build.guest import cargo_env
+    from toolchain.core.catalog import VARIANTS
     from toolchain.core.programs import CARGO
 
     variant = VARIANTS["native"]

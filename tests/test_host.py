@@ -13,13 +13,12 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def hosted(built, dist):
-    from toolchain.build.host import host_toolchain_problem
+    from toolchain.build.cargo import nightly_problem
 
-    if host_toolchain_problem():  # an environment without rustc >= 1.97: `invoke build` skipped the host too
-        pytest.skip(host_toolchain_problem())
-    from toolchain.build.aot import aot_target, cwasm_path, preinit_cwasm_path
+    if nightly_problem():  # an environment without rustc >= 1.97: `invoke build` skipped the host too
+        pytest.skip(nightly_problem())
     from toolchain.build.golden import load_goldens
-    from toolchain.build.host import host_path
+    from toolchain.core.catalog import aot_target, cwasm_path, host_path, preinit_cwasm_path
     from toolchain.runtimes.guest_base import image_request
 
     default_model = built
@@ -58,9 +57,8 @@ def test_the_preinitialised_module_skips_the_model_load(hosted):
 def test_preinitialisation_is_reproducible(hosted, tmp_path):
     """A second Wizer run over the same module gives the same bytes: WASI randomness has a fixed seed in the
     host's `preinit` (npm's Wizer drew a fresh hash-map seed each time, so no two snapshots matched)."""
+    from toolchain.core.catalog import optimized_wasm_path, preinit_path
     from toolchain.core.fsutil import sha256_file
-    from toolchain.build.guest import optimized_wasm_path
-    from toolchain.build.preinit import preinit_path
 
     src = optimized_wasm_path(hosted["model"], "wasm-simd", hosted["dist"])
     again = tmp_path / "again.preinit.wasm"

@@ -3,7 +3,8 @@ import json
 import jsonschema
 import pytest
 
-from toolchain.package.manifest import KINDS, SCHEMA_PATH, build_manifest, validate_manifest, write_manifest
+from toolchain.core.artifact import KINDS, SCHEMA_PATH
+from toolchain.package.manifest import build_manifest, validate_manifest, write_manifest
 
 pytestmark = pytest.mark.slow
 

@@ -6,11 +6,12 @@ import sys
 
 import pytest
 
-from toolchain.core.config import REPO_ROOT, DistLayout
 from toolchain.build.convert import convert_pb_to_onnx
-from toolchain.core.errors import InputError
 from toolchain.build.golden import load_goldens
 from toolchain.build.model import ensure_frozen_model
+from toolchain.core.catalog import DistLayout
+from toolchain.core.config import REPO_ROOT
+from toolchain.core.errors import InputError
 from toolchain.core.preprocess import top_k
 
 pytestmark = pytest.mark.slow

@@ -69,7 +69,7 @@ def near_limit_jpeg(max_bytes: int) -> bytes:
 @pytest.fixture(scope="module")
 def loaded_ort_image(packaged):
     """The ONNX Runtime engine's image (`native-ort`): the same protocol tests run against it."""
-    from toolchain.package.image import image_path
+    from toolchain.core.catalog import image_path
 
     image_id = load_image(image_path(packaged["cfg"].name, packaged["dist"], "onnxruntime"))
     yield image_id
@@ -84,7 +84,7 @@ def server(request, packaged):
     elif request.param == "podman-onnxruntime":
         srv = ServerAction.in_podman(request.getfixturevalue("loaded_ort_image"))
     else:
-        from toolchain.build.guest import native_cli_path
+        from toolchain.core.catalog import native_cli_path
 
         srv = ServerAction.bare(native_cli_path(packaged["cfg"].name, packaged["dist"]))
     try:
@@ -244,8 +244,8 @@ def test_exec_zip_layout(packaged):
 
 def test_image_is_deterministic_and_labelled(packaged):
     from toolchain.package.archive import source_date_epoch
-    from toolchain.package.oci import docker_archive
     from toolchain.package.image import image_files, image_spec
+    from toolchain.package.oci import docker_archive
 
     cfg = packaged["cfg"]
     spec = image_spec(cfg, image_files(cfg, packaged["dist"], "tract"), source_date_epoch())

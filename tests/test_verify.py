@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from toolchain.runtimes import make_runtime, select_runtimes
-from toolchain.measure.verify import check_runtime, format_table, raise_on_divergence, verify
 from toolchain.core.errors import DivergenceError
+from toolchain.measure.verify import check_runtime, format_table, raise_on_divergence, verify
+from toolchain.runtimes import make_runtime, select_runtimes
 
 pytestmark = pytest.mark.slow
 
@@ -41,7 +41,7 @@ def test_verify_catches_a_divergent_runtime(small_model, dist):
 
 
 def test_unavailable_runtimes_are_listed_with_a_reason(small_cfg, tmp_path):
-    from toolchain.core.config import DistLayout
+    from toolchain.core.catalog import DistLayout
 
     ready, missing = select_runtimes(small_cfg, DistLayout(tmp_path))
     assert not ready and "invoke model" in missing["tf"]

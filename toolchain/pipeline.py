@@ -1,24 +1,32 @@
-"""The task graph: build stages in data-flow order, then packaging and the manifest."""
+"""The task graph on top of the layers: build stages in data-flow order, then packaging, the deploy files with
+memory measured on this machine (measure/peaks.py), and the manifest."""
 
 from __future__ import annotations
 
 import shutil
 
+from toolchain.build.aot import precompile_cwasm
+from toolchain.build.cargo import nightly_problem
+from toolchain.build.convert import convert_pb_to_onnx
+from toolchain.build.golden import make_goldens
+from toolchain.build.guest import build_guest
+from toolchain.build.host import build_wasm_host
+from toolchain.build.model import ensure_frozen_model
+from toolchain.build.optimize import optimize_guest
+from toolchain.build.preinit import preinitialize_guest
 from toolchain.core import log
-from toolchain.core.config import DistLayout, ModelConfig
+from toolchain.core.catalog import DistLayout
+from toolchain.core.config import ModelConfig
+from toolchain.measure.peaks import plan_actions
+from toolchain.package.deploy import write_deploy_files
+from toolchain.package.image import build_action_image
+from toolchain.package.manifest import write_manifest
+from toolchain.package.zips import package_exec_zip, package_wasm01_zip
 
 
 def build_all(cfg: ModelConfig, dist: DistLayout) -> None:
     """pb → onnx → goldens → guest (native, wasm) → wasm-opt → the Rust wasm host (cold starts, pre-initialisation)
     → pre-initialised module → .cwasm."""
-    from toolchain.build.aot import precompile_cwasm
-    from toolchain.build.convert import convert_pb_to_onnx
-    from toolchain.build.golden import make_goldens
-    from toolchain.build.guest import build_guest
-    from toolchain.build.host import build_wasm_host, host_toolchain_problem
-    from toolchain.build.model import ensure_frozen_model
-    from toolchain.build.preinit import preinitialize_guest
-    from toolchain.build.optimize import optimize_guest
 
     ensure_frozen_model(cfg, dist)
     convert_pb_to_onnx(cfg, dist)
@@ -26,28 +34,24 @@ def build_all(cfg: ModelConfig, dist: DistLayout) -> None:
     build_guest(cfg, dist)
     optimize_guest(cfg, dist)
     # The host pre-initialises the guest (Wizer inside it), so it comes before preinit.
-    if host_toolchain_problem() is None:
+    if nightly_problem() is None:
         build_wasm_host(dist)
         preinitialize_guest(cfg, dist)
     else:  # the benchmark then times wasm cold starts in the Python host
-        log.info(f"warning: skipping the Rust wasm host and the pre-initialised guest: {host_toolchain_problem()}")
+        log.info(f"warning: skipping the Rust wasm host and the pre-initialised guest: {nightly_problem()}")
     precompile_cwasm(cfg, dist)
 
 
 def package_all(cfg: ModelConfig, dist: DistLayout, measure: bool = True) -> None:
     """The OpenWhisk artifacts (wasm:0.1 zip, exec zip, action image), the deploy files with memory limits
     measured on this machine (skipped with ``measure=False``), then the manifest."""
-    from toolchain.package.deploy import write_deploy_files
-    from toolchain.package.image import build_action_image
-    from toolchain.package.manifest import write_manifest
-    from toolchain.package.zips import package_exec_zip, package_wasm01_zip
 
     package_wasm01_zip(cfg, dist)
     package_exec_zip(cfg, dist)
     build_action_image(cfg, dist)
     build_action_image(cfg, dist, "onnxruntime")
     if measure:
-        write_deploy_files(cfg, dist)
+        write_deploy_files(cfg, dist, plan_actions(cfg, dist))
     path = write_manifest(dist)
     log.info(f"manifest: {path}")
 

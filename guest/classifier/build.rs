@@ -2,7 +2,7 @@
 //! facts) and embeds the ONNX model file.
 //!
 //! Inputs (absolute paths, both required):
-//!   GUEST_MODEL_CONFIG  the model TOML, e.g. /work/main/models/mobilenet_v2_1.4_224.toml
+//!   GUEST_MODEL_CONFIG  the model TOML, e.g. <clone>/models/mobilenet_v2_1.4_224.toml
 //!   GUEST_MODEL_FILE    the ONNX model file to embed
 //! The labels file is read from `[labels].file`, relative to the TOML's directory.
 

@@ -9,75 +9,30 @@ from __future__ import annotations
 
 import subprocess
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
+from toolchain.build.venvs import runtime_python
 from toolchain.core import log
-from toolchain.core.config import REPO_ROOT, DistLayout, ModelConfig
+from toolchain.core.artifact import Artifact
+from toolchain.core.catalog import (
+    NATIVE_TARGET,
+    AotTarget,
+    DistLayout,
+    aot_targets,
+    cwasm_path,
+    optimized_wasm_path,
+    preinit_cwasm_path,
+    preinit_path,
+)
+from toolchain.core.config import REPO_ROOT, ModelConfig
 from toolchain.core.errors import StageError
 from toolchain.core.fsutil import atomic_path, digest_inputs, is_up_to_date, record_build_seconds, record_stamp
-from toolchain.build.guest import optimized_wasm_path
-from toolchain.package.manifest import Artifact
-from toolchain.build.venvs import runtime_python
-from toolchain.core.versions import WASMTIME_TARGETS
 
 WORKER = REPO_ROOT / "toolchain" / "hosts" / "wasmtime_worker.py"
-
-# Cranelift's names for the x86-64 micro-architecture levels (psABI): v2 ⊂ v3.
-CPU_BASELINES = {
-    "x86-64-v2": ("has_sse3", "has_ssse3", "has_sse41", "has_sse42", "has_popcnt"),
-    "x86-64-v3": ("has_sse3", "has_ssse3", "has_sse41", "has_sse42", "has_popcnt",
-                  "has_avx", "has_avx2", "has_fma", "has_bmi1", "has_bmi2", "has_lzcnt"),
-}
-
-
-@dataclass(frozen=True)
-class AotTarget:
-    name: str  # key of WASMTIME_TARGETS, e.g. "wasmtime-50"
-    version: str
-    simd: bool
-    cpu_baseline: str  # a key of CPU_BASELINES, or "build-host"
-
-    @property
-    def variant(self) -> str:
-        return "wasm-simd" if self.simd else "wasm-nosimd"
-
-    @property
-    def cpu_flags(self) -> tuple[str, ...]:
-        return CPU_BASELINES.get(self.cpu_baseline, ())
-
-    def worker_args(self) -> list[str]:
-        args = ["--simd"] if self.simd else []
-        for flag in self.cpu_flags:
-            args += ["--cpu-flag", flag]
-        return args
-
-
-def aot_targets() -> list[AotTarget]:
-    out = []
-    for name, spec in WASMTIME_TARGETS.items():
-        version = spec["pip"].split("==")[1]
-        baseline = "x86-64-v3" if int(version.split(".")[0]) >= 1 else "build-host"
-        out.append(AotTarget(name, version, spec["simd"], baseline))
-    return out
-
-
-def aot_target(name: str) -> AotTarget:
-    return next(t for t in aot_targets() if t.name == name)
-
-
-def cwasm_path(model: str, target: AotTarget, dist: DistLayout) -> Path:
-    return dist.aot_dir(model) / f"classify-{target.variant.removeprefix('wasm-')}.{target.name}.cwasm"
-
-
-def preinit_cwasm_path(model: str, target: AotTarget, dist: DistLayout) -> Path:
-    return dist.aot_dir(model) / f"classify-{target.variant.removeprefix('wasm-')}.preinit.{target.name}.cwasm"
-
 
 def _jobs(cfg: ModelConfig, dist: DistLayout) -> list[tuple[AotTarget, Path, Path, str]]:
     """(target, source module, .cwasm, stamp name): each target's optimised module, and for SIMD targets the
     pre-initialised module when `invoke preinit` made one."""
-    from toolchain.build.preinit import preinit_path
 
     jobs = []
     for target in aot_targets():
@@ -118,7 +73,7 @@ def artifacts(model: str, dist: DistLayout) -> list[Artifact]:
     found = []
     for t in aot_targets():
         paths = [cwasm_path(model, t, dist)] + ([preinit_cwasm_path(model, t, dist)] if t.simd else [])
-        found += [Artifact(p, "cwasm", model, target="x86_64-unknown-linux-gnu", runtime="wasmtime",
+        found += [Artifact(p, "cwasm", model, target=NATIVE_TARGET, runtime="wasmtime",
                            runtime_version=t.version, cpu_baseline=t.cpu_baseline,
                            features=("simd128",) if t.simd else ()) for p in paths]
     return found

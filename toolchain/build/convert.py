@@ -7,10 +7,14 @@ from pathlib import Path
 
 import numpy as np
 
+from toolchain.build.golden import golden_inputs
+from toolchain.build.reference import FrozenGraph, load_graph_def
 from toolchain.core import log
-from toolchain.core.config import DistLayout, ModelConfig
+from toolchain.core.catalog import DistLayout
+from toolchain.core.config import ModelConfig
 from toolchain.core.errors import InputError, StageError
 from toolchain.core.fsutil import atomic_path, digest_inputs, is_up_to_date, record_stamp
+from toolchain.core.preprocess import image_to_tensor, to_probabilities
 from toolchain.core.versions import ONNX_OPSET
 
 
@@ -67,8 +71,6 @@ def convert_pb_to_onnx(cfg: ModelConfig, dist: DistLayout, force: bool = False) 
     import onnx
     import tf2onnx
 
-    from toolchain.runtimes.tf import load_graph_def
-
     graph_def = load_graph_def(pb)
     check_graph_against_config(graph_def, cfg, pb)
     with log.step(f"tf2onnx {pb.name} (opset {ONNX_OPSET})"):
@@ -101,18 +103,15 @@ def compare_tf_onnxruntime(cfg: ModelConfig, dist: DistLayout, onnx_path: Path) 
     """Max |Δp| between TF and ONNX Runtime on the golden images; raises beyond the model's tolerance."""
     import onnxruntime as ort
 
-    from toolchain.build.golden import golden_inputs
-    from toolchain.core.preprocess import image_to_tensor, to_probabilities
-    from toolchain.runtimes.tf import TensorFlowRuntime
 
     pb = dist.frozen_pb(cfg.name)
-    tf_rt = TensorFlowRuntime(cfg, dist)
+    reference = FrozenGraph(pb, cfg)
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     in_name = session.get_inputs()[0].name
     worst = 0.0
     for g in golden_inputs():
         x = image_to_tensor(g.image_bytes, cfg)
-        p_tf = tf_rt.infer(x)
+        p_tf = to_probabilities(reference.run(x), cfg)
         out = session.run(None, {in_name: x})[0]
         if out.size != cfg.classes:
             raise InputError(f"{pb}: output has {out.size} values, the config says {cfg.classes} classes",

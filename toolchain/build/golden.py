@@ -16,8 +16,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from toolchain.build.reference import FrozenGraph
 from toolchain.core import log
-from toolchain.core.config import DistLayout, ModelConfig
+from toolchain.core.catalog import DistLayout
+from toolchain.core.config import ModelConfig
+from toolchain.core.errors import StageError
 from toolchain.core.fsutil import canonical_json, digest_inputs, is_up_to_date, record_stamp, sha256_file, write_atomic
 from toolchain.core.preprocess import decode_rgb8, rgb8_to_tensor, to_probabilities, top_k
 
@@ -73,8 +76,6 @@ def golden_inputs() -> list[Golden]:
 
 def make_goldens(cfg: ModelConfig, dist: DistLayout, force: bool = False) -> Path:
     """Write the golden set for ``cfg`` (needs the frozen graph from the model stage)."""
-    from toolchain.runtimes.tf import TensorFlowRuntime
-
     out_dir = dist.golden_dir(cfg.name)
     index_path = out_dir / "index.json"
     pb = dist.frozen_pb(cfg.name)
@@ -83,14 +84,14 @@ def make_goldens(cfg: ModelConfig, dist: DistLayout, force: bool = False) -> Pat
         log.info(f"golden: {out_dir} is up to date")
         return index_path
     labels = cfg.labels()
-    tf_rt = TensorFlowRuntime(cfg, dist)
+    reference = FrozenGraph(pb, cfg)
     entries = []
     with log.step(f"golden references for {cfg.name}"):
         for g in golden_inputs():
             stem = g.name.replace(".", "_")
             rgb = decode_rgb8(g.image_bytes, cfg)
             tensor = rgb8_to_tensor(rgb, cfg)
-            probs = to_probabilities(tf_rt.infer(tensor), cfg)
+            probs = to_probabilities(reference.run(tensor), cfg)
             files = {
                 "image": f"images/{g.name}",
                 "decoded_rgb8": f"arrays/{stem}.rgb8.npy",
@@ -125,7 +126,6 @@ class GoldenCase:
 def load_goldens(cfg: ModelConfig, dist: DistLayout) -> list[GoldenCase]:
     import json
 
-    from toolchain.core.errors import StageError
 
     out_dir = dist.golden_dir(cfg.name)
     index_path = out_dir / "index.json"

@@ -7,72 +7,30 @@ cargo target dir (under the cache, outside the clone) so switching variants neve
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
+from toolchain.build.cargo import GUEST_DIR, install, remap_path_flags, reproducible_cargo_env
 from toolchain.core import log
-from toolchain.core.config import CACHE_DIR, REPO_ROOT, DistLayout, ModelConfig
+from toolchain.core.artifact import Artifact
+from toolchain.core.catalog import (
+    NATIVE_TARGET,
+    VARIANTS,
+    WASM_TARGET,
+    DistLayout,
+    Variant,
+    native_cli_path,
+    onnxruntime_library_path,
+    optimized_wasm_path,
+    shipped_variants,
+    wasm_path,
+)
+from toolchain.core.config import CACHE_DIR, ModelConfig
 from toolchain.core.errors import StageError
-from toolchain.core.fsutil import atomic_path, record_build_seconds
-from toolchain.package.manifest import Artifact
+from toolchain.core.fsutil import record_build_seconds, sha256_file, write_atomic
 from toolchain.core.programs import CARGO, RUST_LLD, RUST_STD_SOURCE, RUSTC, WASI_CRT1, WASI_LIBC
-from toolchain.core.versions import CARGO_SOURCE_DATE_EPOCH, RUSTC_EXPECTED
-
-GUEST_DIR = REPO_ROOT / "guest"
-NATIVE_TARGET = "x86_64-unknown-linux-gnu"
-WASM_TARGET = "wasm32-wasip1"
-
-
-@dataclass(frozen=True)
-class Variant:
-    name: str
-    target: str
-    features: tuple[str, ...]  # wasm target features (+simd128 …); native: CPU baseline flags
-    cpu_baseline: str | None
-    opt_level: str  # cargo's release opt-level for this variant
-    ships: bool  # built by `invoke build` (and CI); otherwise opt-in with --variant
-    why: str
-    cargo_features: tuple[str, ...] = ()  # with these, the default engine (tract) is left out
-    static: bool = True  # native: a static-pie binary (no libc needed in the image)
-    binary_name: str = "classify"  # the installed file name in dist/guest/<model>/ (native variants)
-
-    @property
-    def is_wasm(self) -> bool:
-        return self.target == WASM_TARGET
-
-
-VARIANTS = {v.name: v for v in (
-    Variant("native", NATIVE_TARGET, (), "x86-64", "3", True,
-            "the native CLI: the seed's mobilenet-oc-l, and the native denominator of the benchmark"),
-    Variant("native-ort", NATIVE_TARGET, (), "x86-64", "3", True,
-            "ONNX Runtime as the native action image's engine (the wheel's shared library, loaded at start-up): "
-            "tract is 1.8x ONNX Runtime natively; dynamically linked, so image only",
-            cargo_features=("ort-engine",), static=False, binary_name="classify-ort"),
-    Variant("wasm-simd", WASM_TARGET, ("simd128",), None, "3", True,
-            "tract's wasm kernels exist only under simd128; the fast wasm guest"),
-    Variant("wasm-nosimd", WASM_TARGET, (), None, "s", True,
-            "OpenWhisk's wasm:0.1 executor embeds wasmtime 0.23, which rejects today's SIMD encoding; "
-            "opt-level s because its .cwasm must fit OpenWhisk's 48 MB code limit after zip + base64"),
-    Variant("wasm-relaxed", WASM_TARGET, ("simd128", "relaxed-simd"), None, "3", False,
-            "measured, not shipped: relaxed-simd needs a wasmtime configured for it"),
-)}
-
-
-def shipped_variants() -> list[Variant]:
-    return [v for v in VARIANTS.values() if v.ships]
-
-
-def native_cli_path(model: str, dist: DistLayout, variant: str = "native") -> Path:
-    return dist.guest_dir(model) / VARIANTS[variant].binary_name
-
-
-def onnxruntime_library_path(model: str, dist: DistLayout) -> Path:
-    """Next to the native-ort binary, where it looks first (guest/classifier/src/engine_ort.rs)."""
-    return dist.guest_dir(model) / "libonnxruntime.so"
+from toolchain.core.versions import RUSTC_EXPECTED
 
 
 def onnxruntime_wheel_library() -> Path:
@@ -87,36 +45,14 @@ def onnxruntime_wheel_library() -> Path:
     return Path(found[0].locate())
 
 
-def wasm_path(model: str, variant: str, dist: DistLayout) -> Path:
-    return dist.guest_dir(model) / f"classify-{variant.removeprefix('wasm-')}.wasm"
-
-
-def optimized_wasm_path(model: str, variant: str, dist: DistLayout) -> Path:
-    return dist.guest_dir(model) / f"classify-{variant.removeprefix('wasm-')}.opt.wasm"
-
-
 def stable_model_copy(model_file: Path) -> Path:
     """The model at a path that depends only on its digest: build.rs reruns when GUEST_MODEL_FILE changes,
     so builds from different dist/ directories (the main job, the tests) share one compiled guest."""
-    from toolchain.core.fsutil import sha256_file, write_atomic
 
     dst = CACHE_DIR / "embed" / f"{sha256_file(model_file)}{model_file.suffix}"
     if not dst.is_file():
         write_atomic(dst, model_file.read_bytes())
     return dst
-
-
-def remap_path_flags() -> list[str]:
-    """Paths rustc embeds (panic locations, debug info) made independent of where the clone, the home (cargo's
-    registry) and the cache (target dirs; MIB_CACHE may move it) are. The last matching prefix wins, so the
-    most specific comes last."""
-    return [f"--remap-path-prefix={Path.home()}=/home", f"--remap-path-prefix={REPO_ROOT}=/src",
-            f"--remap-path-prefix={CACHE_DIR}=/cache"]
-
-
-def reproducible_cargo_env() -> dict[str, str]:
-    """The environment for every cargo build: the caller's, with the constant SOURCE_DATE_EPOCH (versions.py)."""
-    return {**os.environ, "SOURCE_DATE_EPOCH": CARGO_SOURCE_DATE_EPOCH}
 
 
 def cargo_env(cfg: ModelConfig, variant: Variant, model_file: Path) -> dict[str, str]:
@@ -169,13 +105,6 @@ def cargo_build(cfg: ModelConfig, variant: Variant, model_file: Path, binary: st
                          hint="run the command again with the environment above to see the full log")
     suffix = ".wasm" if variant.is_wasm else ""
     return Path(env["CARGO_TARGET_DIR"]) / variant.target / "release" / f"{binary}{suffix}"
-
-
-def install(built: Path, final: Path, executable: bool) -> Path:
-    with atomic_path(final) as tmp:
-        shutil.copyfile(built, tmp)
-        os.chmod(tmp, 0o755 if executable else 0o644)
-    return final
 
 
 def build_guest(cfg: ModelConfig, dist: DistLayout, variants: list[str] | None = None) -> list[Path]:

@@ -14,28 +14,22 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from toolchain.build.golden import photo_sources
 from toolchain.core import log
-from toolchain.core.config import DistLayout, ModelConfig
+from toolchain.core.catalog import DistLayout
+from toolchain.core.config import ModelConfig
 from toolchain.core.errors import ConfigError, InputError
 from toolchain.core.fsutil import canonical_json, digest_inputs, is_up_to_date, record_stamp, sha256_file, write_atomic
+from toolchain.core.preprocess import decode_rgb8, rgb8_to_tensor
 
 MIN_TOP1 = 0.25  # the issue asks >= 0.15 on the golden photos; aim higher so re-encodings keep it
 RESIDUAL_DAMPING = 0.5  # chosen by measuring decoder sensitivity for 0.1 … 1.0 (README, "default model")
 GENERATOR_VERSION = 2  # bump when the generated weights change
 GENERATORS = ("mobilenet_v2",)
-
-
-@dataclass(frozen=True)
-class ModelFacts:
-    parameters: int  # Keras count: trainable + BatchNorm moving statistics
-    macs: int
-    pb_bytes: int
-    pb_sha256: str
 
 
 def _tf():
@@ -134,9 +128,6 @@ def build_default_model(cfg: ModelConfig, calibration: np.ndarray) -> tuple[byte
 
 
 def calibration_batch(cfg: ModelConfig) -> np.ndarray:
-    from toolchain.build.golden import photo_sources
-    from toolchain.core.preprocess import decode_rgb8, rgb8_to_tensor
-
     tensors = []
     for src in photo_sources():
         rgb = decode_rgb8(src.read_bytes(), cfg)
@@ -159,10 +150,8 @@ def ensure_frozen_model(cfg: ModelConfig, dist: DistLayout, force: bool = False)
             log.info(f"model: {out.name} is up to date")
             return out
         write_atomic(out, src.read_bytes())
-        facts = {"source": str(src)}
+        facts: dict[str, object] = {"source": str(src)}
     else:
-        from toolchain.build.golden import photo_sources
-
         inputs = digest_inputs([cfg.config_path, *photo_sources()], {"generator_version": GENERATOR_VERSION})
         if not force and is_up_to_date(dist.stamp("model", cfg.name), inputs, [out, report]):
             log.info(f"model: {out.name} is up to date")

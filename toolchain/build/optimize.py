@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import time
 from pathlib import Path
 
 from toolchain.core import log
-from toolchain.core.config import DistLayout, ModelConfig
+from toolchain.core.catalog import VARIANTS, DistLayout, optimized_wasm_path, shipped_variants, wasm_path
+from toolchain.core.config import ModelConfig
 from toolchain.core.errors import StageError
 from toolchain.core.fsutil import atomic_path, digest_inputs, is_up_to_date, record_build_seconds, record_stamp
-from toolchain.build.guest import VARIANTS, optimized_wasm_path, shipped_variants, wasm_path
 from toolchain.core.programs import WASM_OPT, WASM_STRIP
 
 # Binaryen 108 predates rustc 1.96's default wasm features, so name them; simd only where the variant has it.
 BASE_FEATURES = ("--enable-bulk-memory", "--enable-sign-ext", "--enable-mutable-globals",
                  "--enable-nontrapping-float-to-int", "--enable-multivalue", "--enable-reference-types")
-# Per variant (README, "wasm-opt levels"): -O3 where speed is the point; -Oz for the wasm:0.1 module,
-# whose wasmtime-0.23 .cwasm must fit OpenWhisk's 48 MB action-code limit after zip + base64.
-OPT_LEVEL = {"wasm-simd": "-O3", "wasm-nosimd": "-Oz", "wasm-relaxed": "-O3"}
 
 
 def wasm_opt_flags(variant: str) -> list[str]:
@@ -33,7 +29,9 @@ def wasm_opt_flags(variant: str) -> list[str]:
 
 
 def optimize_wasm(src: Path, dst: Path, variant: str, level: str | None = None) -> Path:
-    level = level or OPT_LEVEL[variant]
+    level = level or VARIANTS[variant].wasm_opt_level
+    if level is None:
+        raise StageError(f"{variant} is not a wasm variant")
     wasm_opt, wasm_strip = WASM_OPT.require(), WASM_STRIP.require()
     with atomic_path(dst) as tmp, log.step(f"wasm-opt {level} + strip {src.name}"):
         proc = subprocess.run([wasm_opt, level, *wasm_opt_flags(variant), "-o", str(tmp), str(src)],
@@ -55,7 +53,7 @@ def optimize_guest(cfg: ModelConfig, dist: DistLayout, variants: list[str] | Non
         if not src.is_file():
             raise StageError(f"{src} missing", hint=f"run `invoke guest --model {cfg.name}` first")
         dst = optimized_wasm_path(cfg.name, name, dist)
-        inputs = digest_inputs([src], {"flags": [OPT_LEVEL[name], *wasm_opt_flags(name)]})
+        inputs = digest_inputs([src], {"flags": [VARIANTS[name].wasm_opt_level, *wasm_opt_flags(name)]})
         stamp = dist.stamp(f"optimize-{name}", cfg.name)
         if is_up_to_date(stamp, inputs, [dst]):
             log.info(f"optimize: {dst.name} is up to date")

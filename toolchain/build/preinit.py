@@ -13,18 +13,13 @@ import time
 from pathlib import Path
 
 from toolchain.core import log
-from toolchain.core.config import DistLayout, ModelConfig
+from toolchain.core.artifact import Artifact
+from toolchain.core.catalog import WASM_TARGET, DistLayout, host_path, optimized_wasm_path, preinit_path
+from toolchain.core.config import ModelConfig
 from toolchain.core.errors import StageError
 from toolchain.core.fsutil import atomic_path, digest_inputs, is_up_to_date, record_build_seconds, record_stamp
-from toolchain.build.guest import optimized_wasm_path
-from toolchain.build.host import host_path
-from toolchain.package.manifest import Artifact
 
 INIT_FUNC = "wizer-initialize"
-
-
-def preinit_path(model: str, dist: DistLayout) -> Path:
-    return dist.guest_dir(model) / "classify-simd.preinit.wasm"
 
 
 def preinitialize_guest(cfg: ModelConfig, dist: DistLayout, force: bool = False) -> Path:
@@ -55,4 +50,4 @@ def preinitialize_guest(cfg: ModelConfig, dist: DistLayout, force: bool = False)
 
 
 def artifacts(model: str, dist: DistLayout) -> list[Artifact]:
-    return [Artifact(preinit_path(model, dist), "wasm-preinit", model, target="wasm32-wasip1", features=("simd128",))]
+    return [Artifact(preinit_path(model, dist), "wasm-preinit", model, target=WASM_TARGET, features=("simd128",))]

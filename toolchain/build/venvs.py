@@ -14,7 +14,7 @@ from toolchain.core.versions import WASMTIME_TARGETS
 
 def runtime_python(target: str) -> Path:
     """The interpreter of the venv for ``target`` (a key of WASMTIME_TARGETS), created on first use."""
-    spec = WASMTIME_TARGETS[target]["pip"]
+    spec = str(WASMTIME_TARGETS[target]["pip"])
     venv = CACHE_DIR / "venvs" / spec.replace("==", "-")
     python = venv / "bin" / "python"
     stamp = venv / ".installed"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from dataclasses import dataclass
@@ -69,6 +70,36 @@ class ModelConfig:
         return (labels or self.labels())[index + self.label_offset]
 
 
+# Every key a model config may have, per section: anything else is a typo the loader would otherwise ignore.
+SCHEMA: dict[str, tuple[str, ...]] = {
+    "model": ("name", "description"),
+    "source": ("kind", "path", "generator", "alpha", "seed"),
+    "input": ("name", "shape", "layout"),
+    "output": ("name", "classes", "softmax"),
+    "labels": ("file", "offset"),
+    "preprocess": ("central_crop", "resize", "mean", "std"),
+    "limits": ("max_image_bytes", "max_pixels", "max_side"),
+    "tolerance": ("tensor_max_abs", "image_max_abs", "jpeg_decode_max_abs"),
+}
+
+
+def _reject_unknown_keys(raw: dict, where: str) -> None:
+    """An unknown section or key is an error with a did-you-mean hint (``centrl_crop`` → ``central_crop``)."""
+    for section, table in raw.items():
+        if section not in SCHEMA:
+            close = difflib.get_close_matches(section, SCHEMA, n=1)
+            raise ConfigError(f"{where}: unknown section [{section}]",
+                              hint=f"did you mean [{close[0]}]?" if close else f"sections: {', '.join(SCHEMA)}")
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where}: [{section}] must be a table, not {type(table).__name__}")
+        for key in table:
+            if key not in SCHEMA[section]:
+                close = difflib.get_close_matches(key, SCHEMA[section], n=1)
+                raise ConfigError(f"{where} [{section}]: unknown key '{key}'",
+                                  hint=f"did you mean '{close[0]}'?" if close
+                                  else f"[{section}] takes {', '.join(SCHEMA[section])}")
+
+
 def _require(table: dict, key: str, where: str):
     if key not in table:
         raise ConfigError(f"{where}: missing key '{key}'", hint="see models/mobilenet_v2_1.4_224.toml for every key")
@@ -88,6 +119,7 @@ def load_model_config(model: str | os.PathLike = DEFAULT_MODEL) -> ModelConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})", hint="fix the syntax") from exc
     where = str(path)
+    _reject_unknown_keys(raw, where)
     section = {k: _require(raw, k, where) for k in ("model", "source", "input", "output", "labels", "preprocess", "limits", "tolerance")}
     src = section["source"]
     kind = _require(src, "kind", where + " [source]")
@@ -136,7 +168,7 @@ def load_model_config(model: str | os.PathLike = DEFAULT_MODEL) -> ModelConfig:
         config_path=path.resolve(),
         source=source,
         input_name=_require(section["input"], "name", where + " [input]"),
-        input_shape=shape,  # type: ignore[arg-type]
+        input_shape=shape,
         output_name=_require(out, "name", where + " [output]"),
         classes=classes,
         output_is_softmax=bool(_require(out, "softmax", where + " [output]")),
@@ -144,8 +176,8 @@ def load_model_config(model: str | os.PathLike = DEFAULT_MODEL) -> ModelConfig:
         label_offset=offset,
         central_crop=crop,
         resize=resize,
-        mean=mean,  # type: ignore[arg-type]
-        std=std,  # type: ignore[arg-type]
+        mean=mean,
+        std=std,
         max_image_bytes=int(_require(lim, "max_image_bytes", where)),
         max_pixels=int(_require(lim, "max_pixels", where)),
         max_side=int(_require(lim, "max_side", where)),
@@ -153,54 +185,6 @@ def load_model_config(model: str | os.PathLike = DEFAULT_MODEL) -> ModelConfig:
         image_tolerance=float(_require(tol, "image_max_abs", where)),
         jpeg_decode_tolerance=int(_require(tol, "jpeg_decode_max_abs", where)),
     )
-
-
-@dataclass(frozen=True)
-class DistLayout:
-    """Every output path, in one place. ``root`` is ``dist/`` unless overridden (tests use a temp dir)."""
-
-    root: Path
-
-    def __post_init__(self):
-        object.__setattr__(self, "root", Path(self.root))
-
-    @classmethod
-    def default(cls) -> "DistLayout":
-        return cls(Path(os.environ.get("MIB_DIST", REPO_ROOT / "dist")))
-
-    @property
-    def manifest(self) -> Path:
-        return self.root / "manifest.json"
-
-    def model_dir(self) -> Path:
-        return self.root / "model"
-
-    def frozen_pb(self, model: str) -> Path:
-        return self.model_dir() / f"{model}.pb"
-
-    def onnx(self, model: str) -> Path:
-        return self.model_dir() / f"{model}.onnx"
-
-    def model_report(self, model: str) -> Path:
-        return self.model_dir() / f"{model}.json"
-
-    def golden_dir(self, model: str) -> Path:
-        return self.root / "golden" / model
-
-    def guest_dir(self, model: str) -> Path:
-        return self.root / "guest" / model
-
-    def aot_dir(self, model: str) -> Path:
-        return self.root / "aot" / model
-
-    def openwhisk_dir(self) -> Path:
-        return self.root / "openwhisk"
-
-    def bench_dir(self) -> Path:
-        return self.root / "bench"
-
-    def stamp(self, stage: str, model: str) -> Path:
-        return self.root / ".stamps" / f"{stage}-{model}.json"
 
 
 CACHE_DIR = Path(os.environ.get("MIB_CACHE", Path.home() / ".cache" / "mobilenet-infer-benchmark"))

@@ -32,9 +32,10 @@ def decode_rgb8(image_bytes: bytes, cfg: ModelConfig) -> np.ndarray:
             if w == 0 or h == 0 or w > cfg.max_side or h > cfg.max_side or w * h > cfg.max_pixels:
                 raise InputError(f"image is {w}x{h}; accepted are 1..{cfg.max_side} per side and at most "
                                  f"{cfg.max_pixels} pixels", hint="resize the image before sending it")
-            if im.mode == "P":
-                im = im.convert("RGBA") if "transparency" in im.info else im
-            return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
+            opened: Image.Image = im
+            if opened.mode == "P" and "transparency" in opened.info:
+                opened = opened.convert("RGBA")
+            return np.asarray(opened.convert("RGB"), dtype=np.uint8).copy()
     except InputError:
         raise
     except Exception as exc:  # PIL raises many types for bad data

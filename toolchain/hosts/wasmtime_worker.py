@@ -116,7 +116,7 @@ def call_abi(engine, module, params: bytes) -> bytes:
 
 def exit_code(exc) -> int | None:
     """The WASI exit status carried by a trap (newer API: ExitTrap.code; 0.23: text "exit status N")."""
-    if hasattr(exc, "code") and isinstance(getattr(exc, "code"), int):
+    if hasattr(exc, "code") and isinstance(exc.code, int):
         return exc.code
     text = str(exc)
     if "exit status " in text:

@@ -10,10 +10,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from toolchain.build.cargo import GUEST_DIR, HOST_DIR, ensure_cargo_subcommand, nightly_command, nightly_problem
 from toolchain.core import log
 from toolchain.core.errors import StageError
-from toolchain.build.guest import GUEST_DIR
-from toolchain.build.host import HOST_DIR, ensure_cargo_subcommand, host_toolchain_problem, nightly_command
 from toolchain.core.versions import CARGO_DENY_VERSION
 
 POLICY = GUEST_DIR / "deny.toml"
@@ -29,7 +28,7 @@ class AuditResult:
 
 
 def audit_problem() -> str | None:
-    return host_toolchain_problem()  # cargo-deny is installed and run with the rustup toolchain
+    return nightly_problem()  # cargo-deny is installed and run with the rustup toolchain
 
 
 def ensure_cargo_deny() -> None:

@@ -19,15 +19,22 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from toolchain.build.cargo import (
+    FUZZ_DIR,
+    GUEST_DIR,
+    ensure_cargo_subcommand,
+    nightly_command,
+    nightly_problem,
+    reproducible_cargo_env,
+)
+from toolchain.build.guest import stable_model_copy
 from toolchain.core import log
-from toolchain.core.config import CACHE_DIR, DistLayout, ModelConfig
+from toolchain.core.catalog import DistLayout
+from toolchain.core.config import CACHE_DIR, ModelConfig
 from toolchain.core.errors import StageError
 from toolchain.core.fsutil import canonical_json, write_atomic
-from toolchain.build.guest import GUEST_DIR, reproducible_cargo_env, stable_model_copy
-from toolchain.build.host import ensure_cargo_subcommand, host_toolchain_problem, nightly_command
 from toolchain.core.versions import CARGO_FUZZ_VERSION
 
-FUZZ_DIR = GUEST_DIR / "fuzz"
 TARGETS = ("request", "image")
 # A request's image is at most a few MB, but coverage comes from small inputs; libFuzzer grows lengths slowly.
 MAX_INPUT_BYTES = 64 * 1024
@@ -51,7 +58,7 @@ class FuzzResult:
 
 def fuzz_problem() -> str | None:
     """None if cargo fuzz can run here (it needs the rustup nightly for its instrumentation)."""
-    return host_toolchain_problem()
+    return nightly_problem()
 
 
 def ensure_cargo_fuzz() -> None:

@@ -8,13 +8,16 @@ import base64
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
+from toolchain.build.golden import load_goldens
 from toolchain.core import log
-from toolchain.measure.bench.stats import summarize
-from toolchain.core.config import DistLayout, ModelConfig
+from toolchain.core.catalog import DistLayout, image_path, native_cli_path
+from toolchain.core.config import ModelConfig
 from toolchain.core.errors import StageError
 from toolchain.core.fsutil import canonical_json, write_atomic
-from toolchain.build.golden import load_goldens
+from toolchain.measure.bench.stats import summarize
+from toolchain.runtimes.actions import ServerAction, load_image, proc_status_kib, remove_image
 
 RSS_GROWTH_LIMIT_MB = 16
 
@@ -35,10 +38,6 @@ def bad_values(image: bytes) -> list[dict]:
 
 
 def run_load(cfg: ModelConfig, dist: DistLayout, s: LoadSettings) -> dict:
-    from toolchain.runtimes.actions import ServerAction, load_image, remove_image
-    from toolchain.build.guest import native_cli_path
-    from toolchain.package.image import image_path
-
     goldens = [g for g in load_goldens(cfg, dist) if g.kind == "photo"]
     good = [({"image": base64.b64encode(g.image_bytes).decode()}, g.tf_result["index"]) for g in goldens]
     bad = bad_values(goldens[0].image_bytes)
@@ -96,7 +95,7 @@ def run_load(cfg: ModelConfig, dist: DistLayout, s: LoadSettings) -> dict:
     # the allocator returns memory lazily, so RSS fluctuates: a leak shows as the end above every early peak
     early = [mb for _, mb in rss_samples[: max(1, len(rss_samples) // 2)]]
     growth = rss_samples[-1][1] - max(early)
-    result = {"target": s.target, "seconds": s.seconds, "warm_up_s": round(warm_up, 1), "clients": s.clients, "requests": counts,
+    result: dict[str, Any] = {"target": s.target, "seconds": s.seconds, "warm_up_s": round(warm_up, 1), "clients": s.clients, "requests": counts,
               "failed": len(failures), "failures": failures[:10], "latency_ms": summarize(latencies, keep_samples=False),
               "rss_mb": rss_samples, "rss_growth_mb": round(growth, 1),
               "ok": not failures and growth < RSS_GROWTH_LIMIT_MB}
@@ -111,8 +110,6 @@ def run_load(cfg: ModelConfig, dist: DistLayout, s: LoadSettings) -> dict:
 
 
 def _rss_mb(pid: int) -> float:
-    from toolchain.runtimes.actions import proc_status_kib
-
     kib = proc_status_kib(pid, "VmRSS")
     if kib is None:
         raise StageError(f"process {pid} is gone")

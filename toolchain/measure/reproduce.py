@@ -11,7 +11,8 @@ import tempfile
 from pathlib import Path
 
 from toolchain.core import log
-from toolchain.core.config import REPO_ROOT, DistLayout
+from toolchain.core.catalog import DistLayout
+from toolchain.core.config import REPO_ROOT
 from toolchain.core.errors import DivergenceError, StageError
 from toolchain.core.fsutil import canonical_json, write_atomic
 from toolchain.core.programs import GIT

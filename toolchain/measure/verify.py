@@ -6,11 +6,14 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from toolchain.core.config import DistLayout, ModelConfig
+from toolchain.build.golden import load_goldens
+from toolchain.core.catalog import DistLayout
+from toolchain.core.config import ModelConfig
 from toolchain.core.errors import DivergenceError, StageError
 from toolchain.core.fsutil import json_text
-from toolchain.build.golden import load_goldens
+from toolchain.core.preprocess import rgb8_to_tensor
 from toolchain.runtimes import select_runtimes
+from toolchain.runtimes.guest_base import debug_decoded, debug_tensor
 
 
 @dataclass
@@ -33,8 +36,6 @@ class RuntimeParity:
 def check_decode_and_resize(rt, g, cfg: ModelConfig, result: RuntimeParity) -> None:
     """Decode and preprocessing on their own: PNG pixels must be exact, JPEG within the decoder tolerance,
     and the guest's tensor must equal the reference preprocessing of the guest's own pixels."""
-    from toolchain.core.preprocess import rgb8_to_tensor
-    from toolchain.runtimes.guest_base import debug_decoded, debug_tensor
 
     answer = rt.classify_debug(g.image_bytes)
     if "error" in answer:

@@ -9,44 +9,29 @@ from __future__ import annotations
 
 import subprocess
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from toolchain.core import log
-from toolchain.package.archive import Entry, source_date_epoch, source_revision
-from toolchain.core.config import DistLayout, ModelConfig, project_version
+from toolchain.core.artifact import Artifact
+from toolchain.core.catalog import (
+    ENGINES,
+    NATIVE_TARGET,
+    VARIANTS,
+    DistLayout,
+    image_path,
+    image_reference,
+    native_cli_path,
+    onnxruntime_library_path,
+)
+from toolchain.core.config import ModelConfig, load_model_config, project_version
 from toolchain.core.errors import ConfigError, StageError
 from toolchain.core.fsutil import write_atomic
-from toolchain.build.guest import NATIVE_TARGET, VARIANTS, native_cli_path, onnxruntime_library_path
-from toolchain.package.manifest import Artifact
-from toolchain.package.oci import ImageSpec, archive_image_id, docker_archive
 from toolchain.core.programs import LDD
+from toolchain.package.archive import Entry, source_date_epoch, source_revision
+from toolchain.package.oci import ImageSpec, archive_image_id, docker_archive
 
 ACTION_PORT = 8080  # the action-container protocol's port; ACTION_PORT in the environment moves it
 BINARY_IN_IMAGE = "action/classify"
-
-
-@dataclass(frozen=True)
-class Engine:
-    name: str
-    variant: str  # the guest variant whose binary serves
-    suffix: str  # of the file and repository names
-    description: str
-
-
-ENGINES = {e.name: e for e in (
-    Engine("tract", "native", "", "tract engine, static binary, model built in"),
-    Engine("onnxruntime", "native-ort", "-onnxruntime",
-           "ONNX Runtime engine (the onnxruntime wheel's shared library), model built in"),
-)}
-
-
-def image_path(model: str, dist: DistLayout, engine: str = "tract") -> Path:
-    return dist.openwhisk_dir() / f"{model}{ENGINES[engine].suffix}-image.tar"
-
-
-def image_reference(cfg: ModelConfig, engine: str = "tract") -> str:
-    return f"mobilenet-infer-benchmark/{cfg.name.lower()}{ENGINES[engine].suffix}:{project_version()}"
 
 
 def shared_libraries(*elf_files: Path) -> list[Path]:
@@ -106,8 +91,6 @@ def build_action_image(cfg: ModelConfig, dist: DistLayout, engine: str = "tract"
 
 
 def artifacts(model: str, dist: DistLayout) -> list[Artifact]:
-    from toolchain.core.config import load_model_config
-
     found = []
     for engine in ENGINES.values():
         path = image_path(model, dist, engine.name)

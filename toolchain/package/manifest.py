@@ -9,21 +9,23 @@ from __future__ import annotations
 import json
 import platform
 import subprocess
-from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from toolchain.build import aot, guest, host, preinit
 from toolchain.core import programs
-from toolchain.package.archive import source_revision
-from toolchain.core.config import REPO_ROOT, DistLayout, load_model_config
+from toolchain.core.artifact import SCHEMA_PATH, Artifact
+from toolchain.core.catalog import DistLayout
+from toolchain.core.config import REPO_ROOT, load_model_config
 from toolchain.core.fsutil import canonical_json, sha256_file, write_atomic
 from toolchain.core.versions import HOST_TOOLCHAIN
+from toolchain.package import deploy, image, zips
+from toolchain.package.archive import source_revision
 
-SCHEMA_PATH = REPO_ROOT / "schemas" / "manifest.schema.json"
 SCHEMA_VERSION = 1
 
-# The schema's list is the one source of the artifact kinds.
-KINDS = tuple(json.loads(SCHEMA_PATH.read_text())["properties"]["artifacts"]["items"]["properties"]["kind"]["enum"])
+# The stages that write artifacts, each answering ``artifacts(model, dist)`` from the catalog's paths.
+ARTIFACT_STAGES = (guest, aot, zips, image, deploy, preinit, host)
 
 PYTHON_TOOLS = ("tensorflow-cpu", "keras", "tf2onnx", "onnx", "onnxruntime", "tract", "wasmtime", "numpy", "pillow")
 COMMAND_TOOLS = {"rustc": [programs.RUSTC.path, "--version"], "cargo": [programs.CARGO.path, "--version"],
@@ -31,31 +33,6 @@ COMMAND_TOOLS = {"rustc": [programs.RUSTC.path, "--version"], "cargo": [programs
                  "podman": [programs.PODMAN.path, "--version"],
                  "rustc-host": [programs.RUSTUP.path, "run", HOST_TOOLCHAIN, "rustc", "--version"],
                  "chromium": [programs.CHROMIUM.path, "--version"]}
-
-
-@dataclass(frozen=True)
-class Artifact:
-    path: Path  # absolute; stored relative to dist/
-    kind: str
-    model: str
-    target: str | None = None
-    runtime: str | None = None
-    runtime_version: str | None = None
-    cpu_baseline: str | None = None
-    features: tuple[str, ...] | None = None
-    image_id: str | None = None  # oci-image: the config digest `podman images` shows
-    image_reference: str | None = None  # oci-image: repository:tag it loads as
-
-    def entry(self, dist: DistLayout) -> dict:
-        assert self.kind in KINDS, self.kind
-        e = {"path": self.path.relative_to(dist.root).as_posix(), "kind": self.kind, "model": self.model,
-             "sha256": sha256_file(self.path), "bytes": self.path.stat().st_size}
-        for key in ("target", "runtime", "runtime_version", "cpu_baseline", "image_id", "image_reference"):
-            if getattr(self, key) is not None:
-                e[key] = getattr(self, key)
-        if self.features is not None:
-            e["features"] = list(self.features)
-        return e
 
 
 def tool_versions() -> dict:
@@ -76,13 +53,10 @@ def tool_versions() -> dict:
 
 def artifacts_for_model(model: str, dist: DistLayout) -> list[Artifact]:
     """Every artifact of ``model`` that exists in dist/, as each stage lays it out."""
-    from toolchain import aot, deploy, guest, host, image, package, preinit
-
     found = [Artifact(dist.frozen_pb(model), "frozen-pb", model), Artifact(dist.onnx(model), "onnx", model),
              Artifact(dist.golden_dir(model) / "index.json", "golden-set", model)]
-    found += guest.artifacts(model, dist) + aot.artifacts(model, dist) + package.artifacts(model, dist)
-    found += image.artifacts(model, dist) + deploy.artifacts(model, dist) + preinit.artifacts(model, dist)
-    found += host.artifacts(model, dist)
+    for stage in ARTIFACT_STAGES:
+        found += stage.artifacts(model, dist)
     return [a for a in found if a.path.is_file()]
 
 

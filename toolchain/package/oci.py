@@ -11,8 +11,8 @@ import hashlib
 import json
 import tarfile
 import time
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from toolchain.package.archive import Entry, tar_bytes
 

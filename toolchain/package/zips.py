@@ -12,24 +12,25 @@ import base64
 from pathlib import Path
 
 from toolchain.core import log
-from toolchain.build.aot import aot_targets, cwasm_path
-from toolchain.package.archive import Entry, source_date_epoch, zip_bytes
-from toolchain.core.config import DistLayout, ModelConfig
+from toolchain.core.artifact import Artifact
+from toolchain.core.catalog import (
+    NATIVE_TARGET,
+    VARIANTS,
+    WASM01_TARGET,
+    DistLayout,
+    aot_target,
+    aot_targets,
+    cwasm_path,
+    exec_zip_path,
+    native_cli_path,
+    wasm01_zip_path,
+)
+from toolchain.core.config import ModelConfig
 from toolchain.core.errors import StageError
 from toolchain.core.fsutil import write_atomic
-from toolchain.build.guest import NATIVE_TARGET, VARIANTS, native_cli_path
-from toolchain.package.manifest import Artifact
+from toolchain.package.archive import Entry, source_date_epoch, zip_bytes
 
 OPENWHISK_CODE_LIMIT = 48 * 1024 * 1024  # bytes of base64 action code (OpenWhisk's default)
-WASM01_TARGET = "wasmtime-0.23"
-
-
-def wasm01_zip_path(model: str, dist: DistLayout) -> Path:
-    return dist.openwhisk_dir() / f"{model}-wasmtime.zip"
-
-
-def exec_zip_path(model: str, dist: DistLayout) -> Path:
-    return dist.openwhisk_dir() / f"{model}-exec.zip"
 
 
 def zip_within_code_limit(entries: list[Entry], epoch: int, what: str,
@@ -84,7 +85,7 @@ def package_exec_zip(cfg: ModelConfig, dist: DistLayout) -> Path:
 
 def artifacts(model: str, dist: DistLayout) -> list[Artifact]:
     return [Artifact(wasm01_zip_path(model, dist), "openwhisk-wasm-zip", model, target=NATIVE_TARGET,
-                     runtime="openwhisk-wasm-0.1 (wasmtime)", runtime_version="0.23.0", cpu_baseline="build-host",
+                     runtime="openwhisk-wasm-0.1 (wasmtime)", runtime_version=aot_target(WASM01_TARGET).version, cpu_baseline="build-host",
                      features=()),
             Artifact(exec_zip_path(model, dist), "openwhisk-exec-zip", model, target=NATIVE_TARGET,
                      runtime="openwhisk-actionloop", cpu_baseline=VARIANTS["native"].cpu_baseline, features=())]

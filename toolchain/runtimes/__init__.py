@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from toolchain.core.config import DistLayout, ModelConfig
+from toolchain.core.catalog import DistLayout
+from toolchain.core.config import ModelConfig
 from toolchain.core.errors import ConfigError
 from toolchain.runtimes.base import Runtime
-from toolchain.runtimes.openwhisk import ActionloopExec, Container, NativeOrtContainer
-from toolchain.runtimes.onnxruntime import OnnxRuntime1T, OnnxRuntimeDefault
-from toolchain.runtimes.tf import TensorFlowRuntime
 from toolchain.runtimes.native_cli import NativeCli
+from toolchain.runtimes.onnxruntime import OnnxRuntime1T, OnnxRuntimeDefault
+from toolchain.runtimes.openwhisk import ActionloopExec, Container, NativeOrtContainer
+from toolchain.runtimes.tf import TensorFlowRuntime
 from toolchain.runtimes.tract_py import TractPython
 from toolchain.runtimes.wasm import WasmAot, WasmJit, WasmPreinitAot
 from toolchain.runtimes.wasm01 import Wasm01Aot

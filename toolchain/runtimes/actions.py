@@ -14,7 +14,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import shutil
 import socket
 import subprocess
 import threading
@@ -27,10 +26,11 @@ from pathlib import Path
 from toolchain.core import log
 from toolchain.core.errors import StageError
 from toolchain.core.programs import PODMAN, RUNC
+from toolchain.package.oci import archive_image_id
 
 SENTINEL = "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX"
 PODMAN_GLOBAL = [PODMAN.path, "--storage-driver=vfs"]
-# What works here without a daemon or cgroup v2 delegation (../shared/notes/toolchain.md).
+# What works here without a daemon or cgroup v2 delegation: crun fails on hybrid cgroups, default ulimits fail.
 PODMAN_RUN = ["--runtime", RUNC.path, "--cgroup-manager=cgroupfs", "--ulimit", "nofile=1024:1024",
               "--ulimit", "nproc=1024:1024"]
 
@@ -114,6 +114,7 @@ class ExecAction:
             self.ack = json.loads(line)
 
     def activate_raw(self, line: bytes) -> dict:
+        assert self.proc.stdin is not None  # started with stdin=PIPE
         self.proc.stdin.write(line.rstrip(b"\n") + b"\n")
         self.proc.stdin.flush()
         answer = self.results.readline()
@@ -184,7 +185,6 @@ def image_exists(image_id: str) -> bool:
 
 def load_image(image_tar: Path) -> str:
     """``podman load`` the docker-archive; return the image ID from the archive (the config digest)."""
-    from toolchain.package.oci import archive_image_id
 
     image_id = archive_image_id(image_tar)
     with log.step(f"podman load {image_tar.name}"):
@@ -211,12 +211,12 @@ class ServerAction:
         self._local = threading.local()
 
     @classmethod
-    def bare(cls, binary: Path, port: int | None = None) -> "ServerAction":
+    def bare(cls, binary: Path, port: int | None = None) -> ServerAction:
         port = port or free_port()
         return cls([str(binary), "serve"], port, env={"ACTION_PORT": str(port)})
 
     @classmethod
-    def in_podman(cls, image_id: str, port: int | None = None, memory_mb: int | None = None) -> "ServerAction":
+    def in_podman(cls, image_id: str, port: int | None = None, memory_mb: int | None = None) -> ServerAction:
         port = port or free_port()
         name = f"mib-action-{uuid.uuid4().hex[:12]}"
         argv = [*PODMAN_GLOBAL, "--runtime", RUNC.path, "run", "--rm", "--name", name, *PODMAN_RUN[2:],

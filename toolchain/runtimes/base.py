@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
-from toolchain.core.config import DistLayout, ModelConfig
+from toolchain.core.catalog import DistLayout
+from toolchain.core.config import ModelConfig
 from toolchain.core.errors import InputError
 from toolchain.core.preprocess import image_to_tensor, to_probabilities, top_k
 
@@ -22,6 +25,15 @@ class Runtime:
     def unavailable_reason(self) -> str | None:
         """None when this runtime can run here; otherwise what is missing and how to get it."""
         return None
+
+    def artifact(self) -> Path | None:
+        """The built file this runtime runs; None for the Python engines, which read the model file."""
+        return None
+
+    def built_from(self) -> list[Path]:
+        """The built files the artifact is made of, in build order, itself included (the bench adds up their
+        recorded build times)."""
+        return []
 
     def load(self) -> None:
         """Load the model (once); ``infer``/``classify`` call it lazily."""

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
+from toolchain.core.catalog import native_cli_path
 from toolchain.runtimes.guest_base import GuestRuntime
 
 
@@ -13,16 +15,17 @@ class NativeCli(GuestRuntime):
     description = "guest native CLI (tract), a process per request"
     timeout_s = 120
 
-    def _binary(self):
-        from toolchain.build.guest import native_cli_path
-
+    def artifact(self) -> Path:
         return native_cli_path(self.cfg.name, self.dist)
 
+    def built_from(self) -> list[Path]:
+        return [self.artifact()]
+
     def unavailable_reason(self):
-        return None if self._binary().is_file() else f"{self._binary()} missing: run `invoke guest`"
+        return None if self.artifact().is_file() else f"{self.artifact()} missing: run `invoke guest`"
 
     def call(self, request: bytes, debug: bool = False) -> dict:
-        args = [str(self._binary())] + (["--debug"] if debug else [])
+        args = [str(self.artifact())] + (["--debug"] if debug else [])
         proc = subprocess.run(args, input=request, capture_output=True, timeout=self.timeout_s, env={})
         return parse_cli_answer(proc.returncode, proc.stdout, proc.stderr, self.name)
 

@@ -9,6 +9,18 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from toolchain.core.catalog import ENGINES, exec_zip_path, image_path, native_cli_path
+from toolchain.package.oci import archive_image_id
+from toolchain.runtimes.actions import (
+    ExecAction,
+    ServerAction,
+    envelope,
+    extract_exec,
+    image_exists,
+    load_image,
+    podman_available,
+    remove_image,
+)
 from toolchain.runtimes.guest_base import GuestRuntime
 
 
@@ -26,34 +38,36 @@ def activation_value(request: bytes, debug: bool):
 class ActionloopExec(GuestRuntime):
     name = "actionloop-exec"
     description = "actionloop exec zip (tract, static), one process, a stdin line per activation"
+    _action: ExecAction | None = None
 
-    def _zip(self) -> Path:
-        from toolchain.package.zips import exec_zip_path
-
+    def artifact(self) -> Path:
         return exec_zip_path(self.cfg.name, self.dist)
 
+    def built_from(self) -> list[Path]:
+        return [native_cli_path(self.cfg.name, self.dist)]
+
     def unavailable_reason(self):
-        return None if self._zip().is_file() else f"{self._zip()} missing: run `invoke package`"
+        return None if self.artifact().is_file() else f"{self.artifact()} missing: run `invoke package`"
 
     def load(self) -> None:
-        if getattr(self, "_action", None) is None:
-            from toolchain.runtimes.actions import ExecAction, extract_exec
+        self._started()
 
+    def _started(self) -> ExecAction:
+        if self._action is None:
             self._tmp = tempfile.mkdtemp(prefix="mib-exec-")
-            self._action = ExecAction(extract_exec(self._zip(), Path(self._tmp)))
+            self._action = ExecAction(extract_exec(self.artifact(), Path(self._tmp)))
+        return self._action
 
     def call(self, request: bytes, debug: bool = False) -> dict:
-        from toolchain.runtimes.actions import envelope
-
-        self.load()
+        action = self._started()
         value = activation_value(request, debug)
         if value is None:
             line = b'{"value": ' + request.replace(b"\n", b" ") + b"}"
-            return self._action.activate_raw(line)
-        return self._action.activate_raw(json.dumps(envelope(value)).encode())
+            return action.activate_raw(line)
+        return action.activate_raw(json.dumps(envelope(value)).encode())
 
     def close(self) -> None:
-        if getattr(self, "_action", None) is not None:
+        if self._action is not None:
             self._action.close()
             self._action = None
             shutil.rmtree(self._tmp, ignore_errors=True)
@@ -63,42 +77,41 @@ class Container(GuestRuntime):
     name = "container"
     description = "action image under podman (runc), HTTP /init + /run"
     engine = "tract"
+    _server: ServerAction | None = None
 
-    def _image(self) -> Path:
-        from toolchain.package.image import image_path
-
+    def artifact(self) -> Path:
         return image_path(self.cfg.name, self.dist, self.engine)
 
-    def unavailable_reason(self):
-        from toolchain.runtimes.actions import podman_available
+    def built_from(self) -> list[Path]:
+        return [native_cli_path(self.cfg.name, self.dist, ENGINES[self.engine].variant)]
 
-        if not self._image().is_file():
-            return f"{self._image()} missing: run `invoke package`"
+    def unavailable_reason(self):
+        if not self.artifact().is_file():
+            return f"{self.artifact()} missing: run `invoke package`"
         return podman_available()
 
     def load(self) -> None:
-        if getattr(self, "_server", None) is None:
-            from toolchain.runtimes.actions import ServerAction, image_exists, load_image
-            from toolchain.package.oci import archive_image_id
+        self._started()
 
+    def _started(self) -> ServerAction:
+        if self._server is None:
             # an image someone else loaded (a test, the user) stays; one loaded here is removed on close
-            self._loaded_here = not image_exists(archive_image_id(self._image()))
-            self._image_id = load_image(self._image())
+            self._loaded_here = not image_exists(archive_image_id(self.artifact()))
+            self._image_id = load_image(self.artifact())
             self._server = ServerAction.in_podman(self._image_id)
             self._server.wait_ready()
             self._server.init()
+        return self._server
 
     def call(self, request: bytes, debug: bool = False) -> dict:
-        self.load()
+        server = self._started()
         value = activation_value(request, debug)
         if value is None:
-            return self._server.post("/run", b'{"value": ' + request + b"}").body
-        return self._server.run(value).body
+            return server.post("/run", b'{"value": ' + request + b"}").body
+        return server.run(value).body
 
     def close(self) -> None:
-        if getattr(self, "_server", None) is not None:
-            from toolchain.runtimes.actions import remove_image
-
+        if self._server is not None:
             self._server.close()
             self._server = None
             if self._loaded_here:

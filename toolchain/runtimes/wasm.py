@@ -10,6 +10,17 @@ import tempfile
 import threading
 from pathlib import Path
 
+from toolchain.core.catalog import (
+    HOST_AOT_TARGET,
+    NATIVE_TARGET,
+    AotTarget,
+    aot_target,
+    cwasm_path,
+    optimized_wasm_path,
+    preinit_cwasm_path,
+    preinit_path,
+    wasm_path,
+)
 from toolchain.core.errors import StageError
 from toolchain.runtimes.guest_base import GuestRuntime
 from toolchain.runtimes.native_cli import parse_cli_answer
@@ -26,7 +37,7 @@ def make_engine(simd: bool, cpu_flags: tuple[str, ...] | None = None):
     config.wasm_simd = simd
     config.epoch_interruption = True
     if cpu_flags is not None:
-        config.target = "x86_64-unknown-linux-gnu"
+        config.target = NATIVE_TARGET
         for flag in cpu_flags:
             config.cranelift_flag_enable(flag)
     return wasmtime.Engine(config)
@@ -55,7 +66,9 @@ def run_command(engine, module, request: bytes, argv: list[str], who: str) -> di
             linker = wasmtime.Linker(engine)
             linker.define_wasi()
             instance = linker.instantiate(store, module)
-            instance.exports(store)["_start"](store)
+            start = instance.exports(store)["_start"]
+            assert isinstance(start, wasmtime.Func)
+            start(store)
         except wasmtime.ExitTrap as exc:
             code = exc.code
         except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
@@ -71,41 +84,44 @@ class WasmJit(GuestRuntime):
     description = "wasm guest (SIMD, optimised), wasmtime-py JIT, an instance per request"
     variant = "wasm-simd"
 
-    def _artifact(self) -> Path:
-        from toolchain.build.guest import optimized_wasm_path
-
+    def artifact(self) -> Path:
         return optimized_wasm_path(self.cfg.name, self.variant, self.dist)
 
+    def built_from(self) -> list[Path]:
+        return [wasm_path(self.cfg.name, self.variant, self.dist), optimized_wasm_path(self.cfg.name, self.variant,
+                                                                                        self.dist)]
+
     def unavailable_reason(self):
-        path = self._artifact()
+        path = self.artifact()
         return None if path.is_file() else f"{path} missing: run `invoke build`"
 
     def load(self) -> None:
-        if getattr(self, "_module", None) is None:
+        if getattr(self, "module", None) is None:
             import wasmtime
 
-            self._engine = make_engine(simd=True)
-            self._module = wasmtime.Module.from_file(self._engine, str(self._artifact()))
+            self.engine = make_engine(simd=True)
+            self.module = wasmtime.Module.from_file(self.engine, str(self.artifact()))
 
     def call(self, request: bytes, debug: bool = False) -> dict:
         self.load()
-        return run_command(self._engine, self._module, request, ["classify"] + (["--debug"] if debug else []), self.name)
+        return run_command(self.engine, self.module, request, ["classify"] + (["--debug"] if debug else []), self.name)
 
 
-class CwasmArtifact:
+class CwasmArtifact(GuestRuntime):
     """Runtimes whose artifact is the `.cwasm` made for one target wasmtime version (``target``)."""
 
     target = ""
 
-    def _target(self):
-        from toolchain.build.aot import aot_target
-
+    def aot_target_spec(self) -> AotTarget:
         return aot_target(self.target)
 
-    def _artifact(self) -> Path:
-        from toolchain.build.aot import cwasm_path
+    def artifact(self) -> Path:
+        return cwasm_path(self.cfg.name, self.aot_target_spec(), self.dist)
 
-        return cwasm_path(self.cfg.name, self._target(), self.dist)
+    def built_from(self) -> list[Path]:
+        variant = self.aot_target_spec().variant
+        return [wasm_path(self.cfg.name, variant, self.dist), optimized_wasm_path(self.cfg.name, variant, self.dist),
+                self.artifact()]
 
 
 class WasmAot(CwasmArtifact, WasmJit):
@@ -113,18 +129,18 @@ class WasmAot(CwasmArtifact, WasmJit):
 
     name = "wasm-aot"
     description = "wasm guest (SIMD), AOT .cwasm for wasmtime-py, an instance per request"
-    target = "wasmtime-50"
+    target = HOST_AOT_TARGET
 
     def load(self) -> None:
-        if getattr(self, "_module", None) is None:
+        if getattr(self, "module", None) is None:
             import wasmtime
 
-            target = self._target()
-            self._engine = make_engine(simd=target.simd, cpu_flags=target.cpu_flags)
+            target = self.aot_target_spec()
+            self.engine = make_engine(simd=target.simd, cpu_flags=target.cpu_flags)
             try:
-                self._module = wasmtime.Module.deserialize_file(self._engine, str(self._artifact()))
+                self.module = wasmtime.Module.deserialize_file(self.engine, str(self.artifact()))
             except wasmtime.WasmtimeError as exc:
-                raise StageError(f"{self._artifact()} does not load under wasmtime {target.version} configured for "
+                raise StageError(f"{self.artifact()} does not load under wasmtime {target.version} configured for "
                                  f"{target.cpu_baseline}: {str(exc).strip().splitlines()[-1]}",
                                  hint="rebuild it with `invoke aot`") from exc
 
@@ -135,11 +151,12 @@ class WasmPreinitAot(WasmAot):
     name = "wasm-preinit-aot"
     description = "pre-initialised wasm guest (Wizer snapshot, SIMD), AOT .cwasm, an instance per request"
 
-    def _artifact(self) -> Path:
-        from toolchain.build.aot import preinit_cwasm_path
+    def artifact(self) -> Path:
+        return preinit_cwasm_path(self.cfg.name, self.aot_target_spec(), self.dist)
 
-        return preinit_cwasm_path(self.cfg.name, self._target(), self.dist)
+    def built_from(self) -> list[Path]:
+        return [*super().built_from()[:-1], preinit_path(self.cfg.name, self.dist), self.artifact()]
 
     def unavailable_reason(self):
-        path = self._artifact()
+        path = self.artifact()
         return None if path.is_file() else f"{path} missing: run `invoke build` (preinit runs Wizer inside the Rust wasm host, which needs the rustup nightly)"

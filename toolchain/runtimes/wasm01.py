@@ -7,6 +7,9 @@ import base64
 import json
 import subprocess
 
+from toolchain.build.aot import WORKER
+from toolchain.build.venvs import runtime_python
+from toolchain.core.catalog import WASM01_TARGET
 from toolchain.runtimes.guest_base import GuestRuntime
 from toolchain.runtimes.native_cli import parse_cli_answer
 from toolchain.runtimes.wasm import CwasmArtifact
@@ -15,42 +18,49 @@ from toolchain.runtimes.wasm import CwasmArtifact
 class Wasm01Aot(CwasmArtifact, GuestRuntime):
     name = "wasm01-aot"
     description = "wasm:0.1 ABI, non-SIMD .cwasm under wasmtime 0.23.0"
-    target = "wasmtime-0.23"
+    target = WASM01_TARGET
+    _proc: subprocess.Popen[bytes] | None = None
 
     def unavailable_reason(self):
-        path = self._artifact()
+        path = self.artifact()
         return None if path.is_file() else f"{path} missing: run `invoke build`"
 
     def load(self) -> None:
-        if getattr(self, "_proc", None) is None:
-            from toolchain.build.aot import WORKER
-            from toolchain.build.venvs import runtime_python
-
-            target = self._target()
+        if self._proc is None:
+            target = self.aot_target_spec()
             self._proc = subprocess.Popen(
-                [str(runtime_python(target.name)), str(WORKER), "serve", str(self._artifact()), *target.worker_args()],
+                [str(runtime_python(target.name)), str(WORKER), "serve", str(self.artifact()), *target.worker_args()],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
 
-    def _job(self, mode: str, request: bytes) -> dict:
+    def job(self, mode: str, request: bytes) -> dict:
+        """One job for the wasmtime 0.23 worker: mode "abi" (the executor's call sequence) or "cli"."""
         self.load()
         job = {"mode": mode, "request_b64": base64.b64encode(request).decode()}
-        self._proc.stdin.write(json.dumps(job).encode() + b"\n")
-        self._proc.stdin.flush()
-        line = self._proc.stdout.readline()
+        proc = self._proc
+        assert proc is not None and proc.stdin is not None and proc.stdout is not None  # load() started it
+        proc.stdin.write(json.dumps(job).encode() + b"\n")
+        proc.stdin.flush()
+        line = proc.stdout.readline()
         if not line:
             self.close()
             return {"host_error": "the wasmtime 0.23 worker exited"}
         return json.loads(line)
 
+    def process_id(self) -> int:
+        """The worker process (started if needed): its peak memory is this runtime's."""
+        self.load()
+        assert self._proc is not None
+        return self._proc.pid
+
     def call_abi(self, params: bytes) -> dict:
         """The raw ABI answer: {"Ok": result}, {"Err": error}, or {"host_error": …} if the guest trapped."""
-        answer = self._job("abi", params)
+        answer = self.job("abi", params)
         return answer.get("abi", answer)
 
     def call(self, request: bytes, debug: bool = False) -> dict:
         if debug:
             # The ABI has no flags, so the full vector comes from the same .cwasm run as a WASI command.
-            answer = self._job("cli", request)
+            answer = self.job("cli", request)
             if "host_error" in answer:
                 return {"error": f"{self.name}: {answer['host_error']}"}
             return parse_cli_answer(answer["exit"], answer["stdout"].encode(), b"", self.name)
@@ -62,8 +72,9 @@ class Wasm01Aot(CwasmArtifact, GuestRuntime):
         return {"error": f"{self.name}: {answer.get('host_error', answer)}"}
 
     def close(self) -> None:
-        proc = getattr(self, "_proc", None)
+        proc = self._proc
         if proc is not None:
+            assert proc.stdin is not None
             proc.stdin.close()
             proc.wait(timeout=30)
             self._proc = None

@@ -10,6 +10,11 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
+
+from toolchain.core.catalog import DistLayout
+from toolchain.core.config import load_model_config
+from toolchain.runtimes import make_runtime
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -17,10 +22,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 def main(argv: list[str]) -> int:
     started = time.perf_counter()
     runtime, config, dist, image = argv
-    from toolchain.core.config import DistLayout, load_model_config
-    from toolchain.runtimes import make_runtime
 
-    rt = make_runtime(runtime, load_model_config(config), DistLayout(dist))
+    rt = make_runtime(runtime, load_model_config(config), DistLayout(Path(dist)))
     imported = time.perf_counter()
     rt.load()
     loaded = time.perf_counter()

@@ -17,8 +17,15 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
+from toolchain.build.host import host_command
+from toolchain.core.catalog import HOST_AOT_TARGET, aot_target, image_path, preinit_cwasm_path
 from toolchain.measure.bench.stats import summarize
+from toolchain.runtimes import make_runtime
+from toolchain.runtimes.actions import ServerAction, load_image, remove_image
+from toolchain.runtimes.wasm import WasmPreinitAot
+from toolchain.runtimes.wasm01 import Wasm01Aot
 
 # hybrid: wasm until the container is ready (the seed's idea); hybrid-eft: each request to the backend
 # with the earliest expected finish (queues and medians known), which also keeps wasm from overloading.
@@ -71,16 +78,16 @@ def _median(v: list[float]) -> float:
 def simulate_burst(b: Backends, arrivals: list[float], policy: str, rng: random.Random) -> list[tuple[float, float]]:
     """(arrival ms, latency ms) of each request of one burst under `policy`, in arrival order."""
     if policy == "wasm-only":
-        pairs = list(zip(arrivals, _serve(arrivals, b.wasm_ready, b.wasm_service, b.slots, rng)))
+        pairs = list(zip(arrivals, _serve(arrivals, b.wasm_ready, b.wasm_service, b.slots, rng), strict=True))
     elif policy == "container-only":
-        pairs = list(zip(arrivals, _serve(arrivals, b.container_ready, b.container_service, b.slots, rng)))
+        pairs = list(zip(arrivals, _serve(arrivals, b.container_ready, b.container_service, b.slots, rng), strict=True))
     elif policy == "hybrid-eft":
         pairs = _earliest_finish(arrivals, b, rng)
     else:
         early = [a for a in arrivals if a < b.container_ready]
         late = [a for a in arrivals if a >= b.container_ready]
-        pairs = list(zip(early, _serve(early, b.wasm_ready, b.wasm_service, b.slots, rng))) + \
-            list(zip(late, _serve(late, b.container_ready, b.container_service, b.slots, rng)))
+        pairs = list(zip(early, _serve(early, b.wasm_ready, b.wasm_service, b.slots, rng), strict=True)) + \
+            list(zip(late, _serve(late, b.container_ready, b.container_service, b.slots, rng), strict=True))
     return sorted((a, end - a) for a, end in pairs)
 
 
@@ -94,9 +101,9 @@ def poisson_arrivals(n: int, rate_per_s: float, rng: random.Random) -> list[floa
 
 def simulate(b: Backends, rates=(2, 5, 10, 20), requests: int = 50, bursts: int = 200, seed: int = 1) -> dict:
     rng = random.Random(seed)
-    out = {"requests_per_burst": requests, "bursts": bursts, "rates_per_s": list(rates), "by_rate": {}}
+    out: dict[str, Any] = {"requests_per_burst": requests, "bursts": bursts, "rates_per_s": list(rates), "by_rate": {}}
     for rate in rates:
-        lat = {p: [] for p in POLICIES}
+        lat: dict[str, list[float]] = {p: [] for p in POLICIES}
         for _ in range(bursts):
             arrivals = poisson_arrivals(requests, rate, rng)
             for p in POLICIES:
@@ -128,10 +135,7 @@ class PreinitProcesses:
     (at most `slots` at once), the model already in the module's memory image."""
 
     def __init__(self, cfg, dist, slots: int = 2):
-        from toolchain.build.aot import aot_target, preinit_cwasm_path
-        from toolchain.build.host import host_command
-
-        self.argv = host_command(dist, "run", preinit_cwasm_path(cfg.name, aot_target("wasmtime-50"), dist))
+        self.argv = host_command(dist, "run", preinit_cwasm_path(cfg.name, aot_target(HOST_AOT_TARGET), dist))
         self.slots = threading.Semaphore(slots)
 
     def load(self) -> None:
@@ -155,9 +159,7 @@ class SerialWorker:
     """A wasm:0.1 worker (wasmtime 0.23) serving one activation at a time."""
 
     def __init__(self, cfg, dist):
-        from toolchain.runtimes import make_runtime
-
-        self.rt = make_runtime("wasm01-aot", cfg, dist)
+        self.rt = make_runtime(Wasm01Aot.name, cfg, dist)
         self.lock = threading.Lock()
 
     def load(self) -> None:
@@ -172,11 +174,9 @@ class SerialWorker:
 
 
 def run_dispatcher(cfg, dist, request: bytes, rate: float = 10, requests: int = 50, seed: int = 3,
-                   max_in_flight: int = 8, wasm_backend: str = "wasm01-aot") -> dict:
+                   max_in_flight: int = 8, wasm_backend: str = Wasm01Aot.name) -> dict:
     """Start the container and the wasm side together; send a Poisson burst; route each request to the
     container once its /init has been answered, else to wasm. Bounded: at most `max_in_flight` requests."""
-    from toolchain.runtimes.actions import ServerAction, load_image, remove_image
-    from toolchain.package.image import image_path
 
     image_id = load_image(image_path(cfg.name, dist))
     value = json.loads(request)
@@ -184,7 +184,7 @@ def run_dispatcher(cfg, dist, request: bytes, rate: float = 10, requests: int = 
     wasm_ready = threading.Event()
     t0 = time.perf_counter()
     server = ServerAction.in_podman(image_id)
-    wasm = PreinitProcesses(cfg, dist) if wasm_backend == "wasm-preinit-aot" else SerialWorker(cfg, dist)
+    wasm = PreinitProcesses(cfg, dist) if wasm_backend == WasmPreinitAot.name else SerialWorker(cfg, dist)
     marks: dict[str, float] = {}
 
     def start_container():
@@ -204,7 +204,7 @@ def run_dispatcher(cfg, dist, request: bytes, rate: float = 10, requests: int = 
     threading.Thread(target=start_container, daemon=True).start()
     threading.Thread(target=start_wasm, daemon=True).start()
     arrivals = poisson_arrivals(requests, rate, random.Random(seed))
-    results = []
+    results: list[dict[str, Any]] = []
     gate = threading.Semaphore(max_in_flight)
 
     def one(arrival_ms: float):
@@ -234,7 +234,7 @@ def run_dispatcher(cfg, dist, request: bytes, rate: float = 10, requests: int = 
         server.close()
         wasm.close()
         remove_image(image_id)
-    lat = [r["latency_ms"] for r in results]
+    lat = [float(r["latency_ms"]) for r in results]
     return {"rate_per_s": rate, "requests": requests, "max_in_flight": max_in_flight, "wasm_backend": wasm_backend,
             **marks,
             "served_by": {b: sum(r["backend"] == b for r in results) for b in ("wasm", "container")},

@@ -17,11 +17,23 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from toolchain.runtimes.actions import vm_hwm_kib
+from toolchain.build.aot import WORKER
+from toolchain.build.host import host_command
+from toolchain.build.venvs import runtime_python
+from toolchain.core.catalog import DistLayout, aot_target, host_path, wasm01_zip_path
+from toolchain.core.config import ModelConfig
 from toolchain.measure.bench.stats import run_measured
-from toolchain.core.config import DistLayout, ModelConfig
-from toolchain.runtimes import make_runtime
+from toolchain.runtimes import make_runtime, runtime_names
+from toolchain.runtimes.actions import ExecAction, ServerAction, extract_exec, load_image, remove_image, vm_hwm_kib
+from toolchain.runtimes.base import Runtime
 from toolchain.runtimes.guest_base import image_request
+from toolchain.runtimes.native_cli import NativeCli
+from toolchain.runtimes.onnxruntime import OnnxRuntime1T, OnnxRuntimeDefault
+from toolchain.runtimes.openwhisk import ActionloopExec, Container, NativeOrtContainer
+from toolchain.runtimes.tf import TensorFlowRuntime
+from toolchain.runtimes.tract_py import TractPython
+from toolchain.runtimes.wasm import WasmAot, WasmJit, WasmPreinitAot
+from toolchain.runtimes.wasm01 import Wasm01Aot
 
 
 def guest_bench_line(stderr: bytes) -> dict:
@@ -47,19 +59,20 @@ def guest_bench_in_instance(engine, module, request: bytes, runs: int) -> dict:
         linker = wasmtime.Linker(engine)
         linker.define_wasi()
         instance = linker.instantiate(store, module)
+        exports = instance.exports(store)
+        start, memory = exports["_start"], exports["memory"]
+        assert isinstance(start, wasmtime.Func) and isinstance(memory, wasmtime.Memory)
         try:
-            instance.exports(store)["_start"](store)
+            start(store)
         except wasmtime.ExitTrap:
             pass
         line = guest_bench_line(Path(stderr).read_bytes())
-        line["memory_bytes"] = instance.exports(store)["memory"].data_len(store)
+        line["memory_bytes"] = memory.data_len(store)
         return line
 
 
 def worker_cold_start(target_name: str, module: Path, request: bytes) -> tuple[float, dict, int]:
     """A new Python wasmtime worker for ``target_name``, one wasm:0.1-ABI job, exit: (ms, answer, peak RSS KiB)."""
-    from toolchain.build.aot import WORKER, aot_target
-    from toolchain.build.venvs import runtime_python
 
     target = aot_target(target_name)
     job = json.dumps({"mode": "abi", "request_b64": base64.b64encode(request).decode()}).encode() + b"\n"
@@ -77,11 +90,14 @@ def parallel_rps(calls: list, n: int) -> float:
 
 
 class Probe:
-    name = "?"
+    """How the bench measures one runtime; ``self.rt`` is its adapter (not loaded until a probe needs it)."""
+
     cold_is = "new process → first result"
 
-    def __init__(self, cfg: ModelConfig, dist: DistLayout, image: bytes, image_path: Path):
+    def __init__(self, runtime: str, cfg: ModelConfig, dist: DistLayout, image: bytes, image_path: Path):
+        self.name = runtime
         self.cfg, self.dist, self.image, self.image_path = cfg, dist, image, image_path
+        self.rt = make_runtime(runtime, cfg, dist)
         self.request = image_request(image)
         self.peak_rss_kib = 0
         self.extra: dict = {}
@@ -91,7 +107,7 @@ class Probe:
             self.peak_rss_kib = max(self.peak_rss_kib, kib)
 
     def artifact(self) -> Path | None:
-        return None
+        return self.rt.artifact()
 
     @staticmethod
     def time_calls(n: int, call) -> list[float]:
@@ -120,14 +136,9 @@ class Probe:
 class PythonProbe(Probe):
     """TF, ONNX Runtime, tract's Python bindings: the reference preprocessing then the engine, in Python."""
 
-    def __init__(self, runtime: str, *args):
+    def __init__(self, *args):
         super().__init__(*args)
-        self.name = runtime
-        self.rt = make_runtime(runtime, self.cfg, self.dist)
         self.rt.classify(self.image)  # load + warm-up
-
-    def artifact(self):
-        return self.dist.frozen_pb(self.cfg.name) if self.name == "tf" else self.dist.onnx(self.cfg.name)
 
     def warm(self, n):
         return self.time_calls(n, lambda: self.rt.classify(self.image))
@@ -152,20 +163,15 @@ class PythonProbe(Probe):
 
 
 class NativeProbe(Probe):
-    name = "native-tract"
+    """The native CLI: it times itself (`classify --bench N`), one process per cold start."""
 
-    def artifact(self):
-        from toolchain.build.guest import native_cli_path
-
-        return native_cli_path(self.cfg.name, self.dist)
-
-    def _bench(self, n):
+    def bench(self, n):
         ms, code, out, err, rss = run_measured([str(self.artifact()), "--bench", str(n)], self.request, env={})
         self._rss(rss)
         return guest_bench_line(err)
 
     def warm(self, n):
-        line = self._bench(n)
+        line = self.bench(n)
         self.extra["load_ms"] = line["load_ms"]
         return line["samples_ms"]
 
@@ -178,7 +184,7 @@ class NativeProbe(Probe):
 
     def throughput(self, workers, n):
         with ThreadPoolExecutor(workers) as pool:
-            lines = list(pool.map(lambda _: self._bench(n), range(workers)))
+            lines = list(pool.map(lambda _: self.bench(n), range(workers)))
         return sum(1000 * len(x["samples_ms"]) / sum(x["samples_ms"]) for x in lines)
 
 
@@ -186,27 +192,23 @@ class WasmProbe(Probe):
     """The SIMD guest in wasmtime 50: warm inside one instance (wasmtime-py); cold starts and fresh instances
     in the Rust host (`dist/hosts/wasm-host`, the wasmtime crate) when it is built, else in a Python worker."""
 
-    def __init__(self, runtime: str, *args):
-        from toolchain.build.host import host_path
+    rt: WasmJit
 
+    def __init__(self, *args):
         super().__init__(*args)
-        self.name = runtime
-        self.rt = make_runtime(runtime, self.cfg, self.dist)
         self.rt.load()
         self.host = host_path(self.dist) if host_path(self.dist).is_file() else None
         self.cold_is = ("new wasm-host process (Rust, wasmtime 50) → first result" if self.host else
                         "new host process (Python + wasmtime-py 50) → first result")
 
+    def artifact(self) -> Path:
+        return self.rt.artifact()
+
     def _host_argv(self, mode: str, *args: str) -> list[str]:
-        from toolchain.build.host import host_command
-
-        return host_command(self.dist, mode, self.artifact(), *args, baseline=self.name != "wasm-jit")
-
-    def artifact(self):
-        return self.rt._artifact()
+        return host_command(self.dist, mode, self.artifact(), *args, baseline=self.name != WasmJit.name)
 
     def warm(self, n):
-        line = guest_bench_in_instance(self.rt._engine, self.rt._module, self.request, n)
+        line = guest_bench_in_instance(self.rt.engine, self.rt.module, self.request, n)
         self.extra["guest_memory_mb"] = round(line["memory_bytes"] / 2**20, 1)
         self.extra["load_ms"] = line["load_ms"]
         return line["samples_ms"]
@@ -234,7 +236,7 @@ class WasmProbe(Probe):
         return self._cold_python()
 
     def _cold_python(self):
-        ms, answer, rss = worker_cold_start("wasmtime-50", self.artifact(), self.request)
+        ms, answer, rss = worker_cold_start(self.rt.target, self.artifact(), self.request)
         if "abi" not in answer or "Ok" not in answer["abi"]:
             raise RuntimeError(f"{self.name} cold run failed: {answer}")
         self._rss(rss)
@@ -244,7 +246,7 @@ class WasmProbe(Probe):
 
     def throughput(self, workers, n):
         with ThreadPoolExecutor(workers) as pool:  # wasmtime calls release the GIL
-            lines = list(pool.map(lambda _: guest_bench_in_instance(self.rt._engine, self.rt._module,
+            lines = list(pool.map(lambda _: guest_bench_in_instance(self.rt.engine, self.rt.module,
                                                                    self.request, n), range(workers)))
         return sum(1000 * len(x["samples_ms"]) / sum(x["samples_ms"]) for x in lines)
 
@@ -256,41 +258,34 @@ class Wasm01Probe(Probe):
     """The wasm:0.1 zip's module under wasmtime 0.23 with the executor's call sequence: every activation is a
     fresh instance that loads the model, so its "warm" latency is a whole activation."""
 
-    name = "wasm01-aot"
     cold_is = "new host process (Python + wasmtime 0.23) → first activation"
 
     def __init__(self, *args):
         super().__init__(*args)
-        self.rt = make_runtime("wasm01-aot", self.cfg, self.dist)
         self.rt.call(self.request)
 
     def artifact(self):
-        from toolchain.package.zips import wasm01_zip_path
-
-        return wasm01_zip_path(self.cfg.name, self.dist)
+        return wasm01_zip_path(self.cfg.name, self.dist)  # what is deployed; the runtime runs the .cwasm inside
 
     def warm(self, n):
         out = []
         for _ in range(n):
-            answer = self.rt._job("abi", self.request)
+            answer = self.rt.job("abi", self.request)
             out.append(answer["ms"])
-        self._rss(vm_hwm_kib(self.rt._proc.pid))
+        self._rss(vm_hwm_kib(self.rt.process_id()))
         return out
 
     def cold(self):
-        from toolchain.build.aot import aot_target, cwasm_path
-
-        module = cwasm_path(self.cfg.name, aot_target("wasmtime-0.23"), self.dist)
-        ms, answer, rss = worker_cold_start("wasmtime-0.23", module, self.request)
+        ms, answer, rss = worker_cold_start(self.rt.target, self.rt.artifact(), self.request)
         self._rss(rss)
         return ms, {**answer["phases_ms"], "activation": answer["ms"]}
 
     def throughput(self, workers, n):
-        rts = [self.rt] + [make_runtime("wasm01-aot", self.cfg, self.dist) for _ in range(workers - 1)]
+        rts = [self.rt] + [make_runtime(self.name, self.cfg, self.dist) for _ in range(workers - 1)]
         try:
             for rt in rts[1:]:
                 rt.call(self.request)
-            return parallel_rps([lambda rt=rt: rt._job("abi", self.request) for rt in rts], n)
+            return parallel_rps([lambda rt=rt: rt.job("abi", self.request) for rt in rts], n)
         finally:
             for rt in rts[1:]:
                 rt.close()
@@ -302,24 +297,15 @@ class Wasm01Probe(Probe):
 class ExecProbe(Probe):
     """The actionloop exec from its zip: one process, one stdin line per activation."""
 
-    name = "actionloop-exec"
     cold_is = "new exec process → ack (model loaded) → first result"
 
     def __init__(self, *args):
-        from toolchain.runtimes.actions import ExecAction, extract_exec
-        from toolchain.package.zips import exec_zip_path
-
         super().__init__(*args)
         self.tmp = Path(tempfile.mkdtemp(prefix="mib-bench-exec-"))
-        self.exe = extract_exec(exec_zip_path(self.cfg.name, self.dist), self.tmp)
+        self.exe = extract_exec(self.artifact(), self.tmp)
         self.value = json.loads(self.request)
         self.action = ExecAction(self.exe)
         self.action.activate(self.value)
-
-    def artifact(self):
-        from toolchain.package.zips import exec_zip_path
-
-        return exec_zip_path(self.cfg.name, self.dist)
 
     def warm(self, n):
         out = self.time_calls(n, lambda: self.action.activate(self.value))
@@ -327,8 +313,6 @@ class ExecProbe(Probe):
         return out
 
     def cold(self):
-        from toolchain.runtimes.actions import ExecAction
-
         t = time.perf_counter()
         action = ExecAction(self.exe)
         acked = time.perf_counter()
@@ -339,8 +323,6 @@ class ExecProbe(Probe):
         return (done - t) * 1e3, {"start_to_ack": (acked - t) * 1e3, "first_activation": (done - acked) * 1e3}
 
     def throughput(self, workers, n):
-        from toolchain.runtimes.actions import ExecAction
-
         actions = [self.action] + [ExecAction(self.exe) for _ in range(workers - 1)]
         try:
             return parallel_rps([lambda a=a: a.activate(self.value) for a in actions], n)
@@ -356,13 +338,9 @@ class ExecProbe(Probe):
 class ContainerProbe(Probe):
     """The action image under podman: cold = `podman run` → /init answered → first /run result."""
 
-    name = "container"
-    engine = "tract"
     cold_is = "podman run → /init answered → first /run result"
 
     def __init__(self, *args):
-        from toolchain.runtimes.actions import ServerAction, load_image
-
         super().__init__(*args)
         self.image_id = load_image(self.artifact())
         self.value = json.loads(self.request)
@@ -370,11 +348,6 @@ class ContainerProbe(Probe):
         self.server.wait_ready()
         self.server.init()
         self.server.run(self.value)
-
-    def artifact(self):
-        from toolchain.package.image import image_path
-
-        return image_path(self.cfg.name, self.dist, self.engine)
 
     def _run(self):
         answer = self.server.run(self.value)
@@ -387,8 +360,6 @@ class ContainerProbe(Probe):
         return out
 
     def cold(self):
-        from toolchain.runtimes.actions import ServerAction
-
         t = time.perf_counter()
         server = ServerAction.in_podman(self.image_id)
         try:
@@ -406,30 +377,24 @@ class ContainerProbe(Probe):
         return parallel_rps([lambda: self.server.run(self.value)] * workers, n)
 
     def close(self):
-        from toolchain.runtimes.actions import remove_image
-
         self.server.close()
         remove_image(self.image_id)
 
 
-class NativeOrtProbe(ContainerProbe):
-    """The ONNX Runtime action image, measured exactly like the tract one."""
-
-    name = "native-ort"
-    engine = "onnxruntime"
-
-
-PROBES = {
-    "tf": lambda *a: PythonProbe("tf", *a),
-    "onnxruntime-1t": lambda *a: PythonProbe("onnxruntime-1t", *a),
-    "onnxruntime": lambda *a: PythonProbe("onnxruntime", *a),
-    "tract-py": lambda *a: PythonProbe("tract-py", *a),
-    "native-tract": NativeProbe,
-    "wasm-jit": lambda *a: WasmProbe("wasm-jit", *a),
-    "wasm-aot": lambda *a: WasmProbe("wasm-aot", *a),
-    "wasm-preinit-aot": lambda *a: WasmProbe("wasm-preinit-aot", *a),
-    "wasm01-aot": Wasm01Probe,
-    "actionloop-exec": ExecProbe,
-    "container": ContainerProbe,
-    "native-ort": NativeOrtProbe,
+# The probe of each runtime adapter (the adapter owns the name; toolchain/runtimes).
+PROBE_OF: dict[type[Runtime], type[Probe]] = {
+    TensorFlowRuntime: PythonProbe, OnnxRuntime1T: PythonProbe, OnnxRuntimeDefault: PythonProbe,
+    TractPython: PythonProbe, NativeCli: NativeProbe, WasmJit: WasmProbe, WasmAot: WasmProbe,
+    WasmPreinitAot: WasmProbe, Wasm01Aot: Wasm01Probe, ActionloopExec: ExecProbe, Container: ContainerProbe,
+    NativeOrtContainer: ContainerProbe,
 }
+
+
+def make_probe(runtime: str, cfg: ModelConfig, dist: DistLayout, image: bytes, image_path: Path) -> Probe:
+    cls = next(c for c in PROBE_OF if c.name == runtime)
+    return PROBE_OF[cls](runtime, cfg, dist, image, image_path)
+
+
+def probe_names() -> list[str]:
+    """Runtimes the bench can measure, in registry order."""
+    return [name for name in runtime_names() if any(c.name == name for c in PROBE_OF)]

@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 
-from toolchain.core.config import DistLayout, ModelConfig
+from toolchain.core.catalog import DistLayout
+from toolchain.core.config import ModelConfig
+from toolchain.measure.bench.probes import NativeProbe, WasmProbe, guest_bench_in_instance
 from toolchain.runtimes.guest_base import image_request, tensor_request
 
 # tract op names grouped by what the fast-wasm question needs: which kernels have a wasm SIMD version
@@ -47,18 +49,17 @@ def guest_phase_split(probe, image: bytes, tensor, runs: int = 10) -> dict:
     base64 + decode + crop/resize/normalise."""
     import statistics
 
-    from toolchain.measure.bench.probes import NativeProbe, WasmProbe, guest_bench_in_instance
 
     def median_of(request: bytes) -> float:
         if isinstance(probe, NativeProbe):
             saved = probe.request
             probe.request = request
             try:
-                return statistics.median(probe._bench(runs)["samples_ms"])
+                return statistics.median(probe.bench(runs)["samples_ms"])
             finally:
                 probe.request = saved
         assert isinstance(probe, WasmProbe)
-        line = guest_bench_in_instance(probe.rt._engine, probe.rt._module, request, runs)
+        line = guest_bench_in_instance(probe.rt.engine, probe.rt.module, request, runs)
         return statistics.median(line["samples_ms"])
 
     full, infer = median_of(image_request(image)), median_of(tensor_request(tensor))

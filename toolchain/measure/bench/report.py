@@ -184,7 +184,10 @@ def format_summary(results: dict) -> str:
     """The runtime table for the terminal."""
     title, header, rows = tables(results)[0]
     widths = [max(len(header[i]), *(len(r[i]) for r in rows)) for i in range(len(header))]
-    fmt = lambda cells: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+
+    def fmt(cells: list[str]) -> str:
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
+
     lines = [_header(results)[0], fmt(header)] + [fmt(r) for r in rows]
     lines += [f"{k} = {v:.2f}" for k, v in results["ratios"].items()]
     if "simulation" in results.get("hybrid", {}):

@@ -14,22 +14,33 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from toolchain.core import log
-from toolchain.measure.bench.probes import PROBES, WasmProbe
-from toolchain.measure.bench.profile import guest_phase_split, tract_op_profile
-from toolchain.measure.bench.stats import Progress, spread, summarize
-from toolchain.core.config import DistLayout, ModelConfig
-from toolchain.core.errors import ConfigError
-from toolchain.build.guest import native_cli_path
-from toolchain.core.fsutil import build_seconds, canonical_json, write_atomic
 from toolchain.build.golden import load_goldens
+from toolchain.core import log
+from toolchain.core.catalog import DistLayout, host_path
+from toolchain.core.config import ModelConfig
+from toolchain.core.errors import ConfigError
+from toolchain.core.fsutil import build_seconds, canonical_json, write_atomic
+from toolchain.measure.bench.hybrid import Backends, run_dispatcher, simulate, timeline
+from toolchain.measure.bench.probes import WasmProbe, make_probe, probe_names
+from toolchain.measure.bench.profile import guest_phase_split, tract_op_profile
+from toolchain.measure.bench.report import validate_results, write_report
+from toolchain.measure.bench.stats import Progress, spread, summarize
+from toolchain.package.manifest import tool_versions
+from toolchain.runtimes import make_runtime
+from toolchain.runtimes.guest_base import image_request
+from toolchain.runtimes.native_cli import NativeCli
+from toolchain.runtimes.onnxruntime import OnnxRuntime1T
+from toolchain.runtimes.openwhisk import Container, NativeOrtContainer
+from toolchain.runtimes.wasm import WasmAot, WasmJit, WasmPreinitAot
+from toolchain.runtimes.wasm01 import Wasm01Aot
 
 SCHEMA_VERSION = 1
 PHOTO = "chelsea.png"
 NOISY_SPREAD = 0.25
-WASM_MODES = {"jit": ("wasm-jit",), "aot": ("wasm-aot", "wasm-preinit-aot", "wasm01-aot"),
-              "all": ("wasm-jit", "wasm-aot", "wasm-preinit-aot", "wasm01-aot")}
+WASM_MODES = {"jit": (WasmJit.name,), "aot": (WasmAot.name, WasmPreinitAot.name, Wasm01Aot.name),
+              "all": (WasmJit.name, WasmAot.name, WasmPreinitAot.name, Wasm01Aot.name)}
 
 
 @dataclass(frozen=True)
@@ -45,7 +56,7 @@ class BenchSettings:
     command: str = "invoke bench"
 
     @classmethod
-    def quick(cls, **kw) -> "BenchSettings":
+    def quick(cls, **kw) -> BenchSettings:
         return cls(runs=6, rounds=2, throughput_requests=3, **kw)
 
 
@@ -70,44 +81,30 @@ def _machine() -> dict:
 
 
 def chosen_runtimes(cfg: ModelConfig, dist: DistLayout, settings: BenchSettings) -> tuple[list[str], dict[str, str]]:
-    from toolchain.runtimes import make_runtime
-
-    names = list(settings.runtimes) or [n for n in PROBES if not n.startswith("wasm") or n in WASM_MODES[settings.wasm]]
-    unknown = [n for n in names if n not in PROBES]
+    known = probe_names()
+    names = list(settings.runtimes) or [n for n in known if not n.startswith("wasm") or n in WASM_MODES[settings.wasm]]
+    unknown = [n for n in names if n not in known]
     if unknown:
-        raise ConfigError(f"no benchmark probe for {', '.join(unknown)}", hint=f"choose from {', '.join(PROBES)}")
-    ready, missing = [], {}
+        raise ConfigError(f"no benchmark probe for {', '.join(unknown)}", hint=f"choose from {', '.join(known)}")
+    ready: list[str] = []
+    missing: dict[str, str] = {}
     for name in names:
         reason = make_runtime(name, cfg, dist).unavailable_reason()
         (missing.__setitem__(name, reason) if reason else ready.append(name))
     return ready, missing
 
 
-def _build_s(name: str, cfg: ModelConfig, dist: DistLayout) -> float | None:
-    """Seconds of the last build of the artifact and the steps it is made from (as recorded by the stages)."""
+def build_seconds_of(name: str, cfg: ModelConfig, dist: DistLayout) -> float | None:
+    """Seconds of the last build of the runtime's artifact and the steps it is made from (as the stages recorded
+    them); None unless every step was recorded."""
     times = build_seconds(dist.root)
-    m = cfg.name
-    tract_cli, ort_cli = (str(native_cli_path(m, dist, v).relative_to(dist.root)) for v in ("native", "native-ort"))
-    chains = {"native-tract": [tract_cli], "actionloop-exec": [tract_cli], "container": [tract_cli],
-              "native-ort": [ort_cli],
-              "wasm-jit": [f"guest/{m}/classify-simd.wasm", f"guest/{m}/classify-simd.opt.wasm"],
-              "wasm-aot": [f"guest/{m}/classify-simd.wasm", f"guest/{m}/classify-simd.opt.wasm"],
-              "wasm-preinit-aot": [f"guest/{m}/classify-simd.wasm", f"guest/{m}/classify-simd.opt.wasm",
-                                   f"guest/{m}/classify-simd.preinit.wasm"],
-              "wasm01-aot": [f"guest/{m}/classify-nosimd.wasm", f"guest/{m}/classify-nosimd.opt.wasm"]}
-    if name == "wasm-aot":
-        chains[name] += [k for k in times if k.startswith(f"aot/{m}/classify-simd.wasmtime")]
-    if name == "wasm-preinit-aot":
-        chains[name] += [k for k in times if k.startswith(f"aot/{m}/classify-simd.preinit.")]
-    if name == "wasm01-aot":
-        chains[name] += [k for k in times if k.startswith(f"aot/{m}/classify-nosimd.")]
-    parts = [times[k] for k in chains.get(name, []) if k in times]
-    return round(sum(parts), 1) if parts and len(parts) == len(chains[name]) else None
+    chain = [p.relative_to(dist.root).as_posix() for p in make_runtime(name, cfg, dist).built_from()]
+    if not chain or any(k not in times for k in chain):
+        return None
+    return round(sum(times[k] for k in chain), 1)
 
 
 def run_bench(cfg: ModelConfig, dist: DistLayout, settings: BenchSettings) -> dict:
-    from toolchain.package.manifest import tool_versions
-
     if settings.pin_cpus:
         os.sched_setaffinity(0, set(settings.pin_cpus))  # children (hosts, podman) inherit it
     golden = next(g for g in load_goldens(cfg, dist) if g.name == PHOTO)
@@ -121,7 +118,7 @@ def run_bench(cfg: ModelConfig, dist: DistLayout, settings: BenchSettings) -> di
     try:
         for name in names:
             try:
-                probes[name] = PROBES[name](cfg, dist, golden.image_bytes, image_path)
+                probes[name] = make_probe(name, cfg, dist, golden.image_bytes, image_path)
                 data[name] = Measured()
             except Exception as exc:  # a runtime that cannot start is reported, the others still run
                 missing[name] = f"could not start: {exc}"
@@ -139,7 +136,7 @@ def run_bench(cfg: ModelConfig, dist: DistLayout, settings: BenchSettings) -> di
                 d.cold.append(ms)
                 d.phases.append(phases)
                 progress.step(f"round {r + 1}/{settings.rounds} cold {name}")
-        throughput = {}
+        throughput: dict[str, dict[str, float]] = {}
         for name, p in probes.items():
             throughput[name] = {}
             for workers in (1, 2):
@@ -149,16 +146,16 @@ def run_bench(cfg: ModelConfig, dist: DistLayout, settings: BenchSettings) -> di
                 progress.step(f"throughput {name} x{workers}")
         profile = {"tract_ops": tract_op_profile(cfg, dist, golden.tensor),
                    "guest_phases": {n: guest_phase_split(p, golden.image_bytes, golden.tensor)
-                                    for n, p in probes.items() if n in ("native-tract", "wasm-aot")}}
+                                    for n, p in probes.items() if n in (NativeCli.name, WasmAot.name)}}
         progress.step("profile")
     finally:
         for p in probes.values():
             p.close()
 
-    runtimes = {}
+    runtimes: dict[str, dict[str, Any]] = {}
     for name, p in probes.items():
         d = data[name]
-        entry = {"warm_ms": summarize(d.warm), "cold_ms": summarize(d.cold), "cold_is": p.cold_is,
+        entry: dict[str, Any] = {"warm_ms": summarize(d.warm), "cold_ms": summarize(d.cold), "cold_is": p.cold_is,
                  "throughput_rps": throughput.get(name, {}), "peak_rss_mb": round(p.peak_rss_kib / 1024, 1)}
         if d.phases and d.phases[0]:
             entry["cold_phases_ms"] = {k: round(sorted(x[k] for x in d.phases)[len(d.phases) // 2], 2)
@@ -169,13 +166,13 @@ def run_bench(cfg: ModelConfig, dist: DistLayout, settings: BenchSettings) -> di
         if art is not None and art.is_file():
             entry["artifact"] = art.relative_to(dist.root).as_posix()
             entry["artifact_bytes"] = art.stat().st_size
-        build = _build_s(name, cfg, dist)
+        build = build_seconds_of(name, cfg, dist)
         if build is not None:
             entry["build_s"] = build
         entry.update({k: v for k, v in p.extra.items()})
         runtimes[name] = entry
 
-    results = {"schema_version": SCHEMA_VERSION, "command": settings.command, "model": cfg.name,
+    results: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "command": settings.command, "model": cfg.name,
                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                "image": {"name": golden.name, "bytes": len(golden.image_bytes),
                          "shape": list(golden.decoded_rgb8.shape)},
@@ -199,17 +196,17 @@ def ratios(rt: dict) -> dict:
     def cold(n):
         return rt.get(n, {}).get("cold_ms", {}).get("median")
 
-    pairs = {"wasm_aot_over_native": (warm("wasm-aot"), warm("native-tract")),
-             "wasm_jit_over_native": (warm("wasm-jit"), warm("native-tract")),
-             "native_over_onnxruntime_1t": (warm("native-tract"), warm("onnxruntime-1t")),
-             "container_over_onnxruntime_1t": (warm("container"), warm("onnxruntime-1t")),
-             "native_ort_over_onnxruntime_1t": (warm("native-ort"), warm("onnxruntime-1t")),
-             "wasm_aot_cold_over_wasm_warm": (cold("wasm-aot"), warm("wasm-aot")),
-             "native_cold_over_native_warm": (cold("native-tract"), warm("native-tract")),
-             "container_cold_over_wasm01_cold": (cold("container"), cold("wasm01-aot")),
-             "preinit_cold_over_wasm_warm": (cold("wasm-preinit-aot"), warm("wasm-aot")),
-             "preinit_instance_over_wasm_warm": (rt.get("wasm-preinit-aot", {}).get("instance_ms", {}).get("median"),
-                                                 warm("wasm-aot"))}
+    pairs = {"wasm_aot_over_native": (warm(WasmAot.name), warm(NativeCli.name)),
+             "wasm_jit_over_native": (warm(WasmJit.name), warm(NativeCli.name)),
+             "native_over_onnxruntime_1t": (warm(NativeCli.name), warm(OnnxRuntime1T.name)),
+             "container_over_onnxruntime_1t": (warm(Container.name), warm(OnnxRuntime1T.name)),
+             "native_ort_over_onnxruntime_1t": (warm(NativeOrtContainer.name), warm(OnnxRuntime1T.name)),
+             "wasm_aot_cold_over_wasm_warm": (cold(WasmAot.name), warm(WasmAot.name)),
+             "native_cold_over_native_warm": (cold(NativeCli.name), warm(NativeCli.name)),
+             "container_cold_over_wasm01_cold": (cold(Container.name), cold(Wasm01Aot.name)),
+             "preinit_cold_over_wasm_warm": (cold(WasmPreinitAot.name), warm(WasmAot.name)),
+             "preinit_instance_over_wasm_warm": (rt.get(WasmPreinitAot.name, {}).get("instance_ms", {}).get("median"),
+                                                 warm(WasmAot.name))}
     return {k: round(a / b, 3) for k, (a, b) in pairs.items() if a and b}
 
 
@@ -218,40 +215,36 @@ def wasm_backends(runtimes: dict) -> dict[str, tuple[float, list[float]]]:
     wasm:0.1 as OpenWhisk runs it (a fresh instance that loads the model per activation), and the
     pre-initialised module in the Rust host (a fresh instance per request, model already in memory)."""
     out = {}
-    if "wasm01-aot" in runtimes:
-        w = runtimes["wasm01-aot"]
-        out["wasm01-aot"] = (sum(v for k, v in w["cold_phases_ms"].items() if k != "activation"),
+    if Wasm01Aot.name in runtimes:
+        w = runtimes[Wasm01Aot.name]
+        out[Wasm01Aot.name] = (sum(v for k, v in w["cold_phases_ms"].items() if k != "activation"),
                              w["warm_ms"]["samples"])
-    w = runtimes.get("wasm-preinit-aot", {})
+    w = runtimes.get(WasmPreinitAot.name, {})
     phases = w.get("cold_phases_ms", {})
     if "instance_ms" in w and "load_module" in phases:
         # ready = everything before the first instance: engine + module load (+ the interpreter in the
         # Python host, where the Rust host is not built)
         ready = sum(phases.get(k, 0.0) for k in ("engine", "import_wasmtime", "load_module"))
-        out["wasm-preinit-aot"] = (ready, w["instance_ms"]["samples"])
+        out[WasmPreinitAot.name] = (ready, w["instance_ms"]["samples"])
     return out
 
 
 def hybrid_section(cfg, dist, runtimes: dict, golden, progress: Progress, settings: BenchSettings) -> dict:
-    from toolchain.measure.bench.hybrid import Backends, run_dispatcher, simulate, timeline
-    from toolchain.runtimes.guest_base import image_request
-
     wasm = wasm_backends(runtimes)
-    if "container" not in runtimes or not wasm:
+    if Container.name not in runtimes or not wasm:
         progress.step("hybrid skipped")
         progress.step("dispatcher skipped")
         return {"skipped": "needs the container and wasm01-aot or wasm-preinit-aot"}
-    c = runtimes["container"]
+    c = runtimes[Container.name]
     sims, backends = {}, {}
     for name, (ready, service) in wasm.items():
         backends[name] = Backends(wasm_ready=ready, wasm_service=service,
                                   container_ready=c["cold_phases_ms"]["init_answered"],
                                   container_service=c["warm_ms"]["samples"], slots=min(2, os.cpu_count() or 2))
         sims[name] = simulate(backends[name], seed=settings.seed, bursts=200 if settings.runs >= 20 else 30)
-    from toolchain.build.host import host_path
 
     # the dispatcher runs the pre-initialised module as a process per request in the Rust host
-    primary = "wasm-preinit-aot" if "wasm-preinit-aot" in wasm and host_path(dist).is_file() else "wasm01-aot"
+    primary = WasmPreinitAot.name if WasmPreinitAot.name in wasm and host_path(dist).is_file() else Wasm01Aot.name
     if primary not in wasm:  # only the pre-initialised module, but no Rust host to run it per request
         progress.step("hybrid skipped")
         progress.step("dispatcher skipped")
@@ -265,8 +258,6 @@ def hybrid_section(cfg, dist, runtimes: dict, golden, progress: Progress, settin
 
 
 def write_results(results: dict, dist: DistLayout) -> Path:
-    from toolchain.measure.bench.report import validate_results, write_report
-
     validate_results(results)
     out = dist.bench_dir() / "results.json"
     write_atomic(out, canonical_json(results))

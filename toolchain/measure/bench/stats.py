@@ -23,7 +23,7 @@ def percentile(sorted_samples: list[float], q: float) -> float:
 
 def summarize(samples: list[float], keep_samples: bool = True) -> dict:
     s = sorted(samples)
-    out = {"median": percentile(s, 50), "p95": percentile(s, 95), "p99": percentile(s, 99), "min": s[0],
+    out: dict[str, float | int | list[float]] = {"median": percentile(s, 50), "p95": percentile(s, 95), "p99": percentile(s, 99), "min": s[0],
            "max": s[-1], "mean": statistics.fmean(s), "n": len(s)}
     out = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in out.items()}
     if keep_samples:
@@ -63,6 +63,7 @@ def run_measured(argv: list[str], stdin: bytes | None = None, env: dict | None =
     threads = [threading.Thread(target=pump, args=(proc.stdout, out)), threading.Thread(target=pump, args=(proc.stderr, err))]
     for th in threads:
         th.start()
+    assert proc.stdin is not None  # opened with stdin=PIPE
     if stdin is not None:
         proc.stdin.write(stdin)
     proc.stdin.close()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from toolchain.measure.bench.probes import guest_bench_in_instance
-from toolchain.core.config import DistLayout, ModelConfig
 from toolchain.build.golden import load_goldens
+from toolchain.build.optimize import optimize_wasm
+from toolchain.core.catalog import DistLayout, optimized_wasm_path, wasm_path
+from toolchain.core.config import ModelConfig
+from toolchain.measure.bench.probes import guest_bench_in_instance
 from toolchain.runtimes.guest_base import image_request
 
 PHOTO = "chelsea.png"
@@ -17,8 +19,6 @@ def compare_wasm_builds(cfg: ModelConfig, dist: DistLayout, runs: int = 20) -> l
 
     import wasmtime
 
-    from toolchain.build.guest import optimized_wasm_path, wasm_path
-    from toolchain.build.optimize import optimize_wasm
 
     raw = wasm_path(cfg.name, "wasm-simd", dist)
     oz = optimize_wasm(raw, dist.bench_dir() / "classify-simd.Oz.wasm", "wasm-simd", level="-Oz")
