@@ -63,8 +63,14 @@ def golden(c, model=DEFAULT_MODEL, force=False):
     make_goldens(*_setup(model), force=force)
 
 
-@task(help={**MODEL_HELP, "variant": "only these variants (repeatable): native, wasm-simd, wasm-nosimd, "
-                                      "wasm-relaxed (opt-in); default: the shipped ones"}, iterable=["variant"])
+@task(
+    help={
+        **MODEL_HELP,
+        "variant": "only these variants (repeatable): native, wasm-simd, wasm-nosimd, "
+        "wasm-relaxed (opt-in); default: the shipped ones",
+    },
+    iterable=["variant"],
+)
 @cli_errors
 def guest(c, model=DEFAULT_MODEL, variant=None):
     """Build the guest classifier: native CLI and wasm32-wasip1 modules (the variants that ship)."""
@@ -73,8 +79,10 @@ def guest(c, model=DEFAULT_MODEL, variant=None):
     build_guest(*_setup(model), variants=variant or None)
 
 
-@task(help={**MODEL_HELP, "variant": "only these wasm variants (repeatable); default: the shipped ones"},
-      iterable=["variant"])
+@task(
+    help={**MODEL_HELP, "variant": "only these wasm variants (repeatable); default: the shipped ones"},
+    iterable=["variant"],
+)
 @cli_errors
 def optimize(c, model=DEFAULT_MODEL, variant=None):
     """wasm-opt and strip each wasm variant (dist/guest/<model>/*.opt.wasm)."""
@@ -128,10 +136,15 @@ def package(c, model=DEFAULT_MODEL, measure=True):
     package_all(*_setup(model), measure=measure)
 
 
-@task(help={**MODEL_HELP, "runtime": "only these runtimes (repeatable); default: every available one",
-            "json": "print the parity report as JSON instead of a table",
-            "reproducible": "instead: a second clean build elsewhere must give byte-identical artifacts (~30 min)"},
-      iterable=["runtime"])
+@task(
+    help={
+        **MODEL_HELP,
+        "runtime": "only these runtimes (repeatable); default: every available one",
+        "json": "print the parity report as JSON instead of a table",
+        "reproducible": "instead: a second clean build elsewhere must give byte-identical artifacts (~30 min)",
+    },
+    iterable=["runtime"],
+)
 @cli_errors
 def verify(c, model=DEFAULT_MODEL, runtime=None, json=False, reproducible=False):
     """Run the goldens through every available runtime; fail on divergence from TensorFlow."""
@@ -148,8 +161,10 @@ def verify(c, model=DEFAULT_MODEL, runtime=None, json=False, reproducible=False)
     raise_on_divergence(report)
 
 
-@task(help={"image": "path of a JPEG or PNG file", **MODEL_HELP, "runtime": "runtime name (see `invoke verify`)"},
-      positional=["image"])
+@task(
+    help={"image": "path of a JPEG or PNG file", **MODEL_HELP, "runtime": "runtime name (see `invoke verify`)"},
+    positional=["image"],
+)
 @cli_errors
 def classify(c, image, model=DEFAULT_MODEL, runtime="onnxruntime-1t"):
     """Classify one image file on one runtime and print the result JSON."""
@@ -158,21 +173,37 @@ def classify(c, image, model=DEFAULT_MODEL, runtime="onnxruntime-1t"):
     print(classify_file(image, *_setup(model), runtime))
 
 
-@task(help={**MODEL_HELP,
-            "all": "every runtime (default): TF, ONNX Runtime, tract, wasm JIT + AOT, wasm:0.1, exec, container",
-            "jit": "of the wasm runtimes only the JIT one (the seed's benchmark.sh --jit)",
-            "aot": "of the wasm runtimes only the AOT ones (the seed's --aot)",
-            "runs": "warm samples per runtime (default 30; --quick: 6)",
-            "rounds": "interleaving rounds, one cold start per runtime each (default 5; --quick: 2)",
-            "runtime": "only these runtimes (repeatable)",
-            "pin": "pin the benchmark and its children to these CPUs, e.g. 1 or 0,1",
-            "hybrid": "run the hybrid simulation and the real dispatcher (default; --no-hybrid skips them)",
-            "quick": "a small run (what the tests use)",
-            "wasm_builds": "instead: compare wasm-opt -O3/-Oz and relaxed SIMD builds of the guest"},
-      iterable=["runtime"])
+@task(
+    help={
+        **MODEL_HELP,
+        "all": "every runtime (default): TF, ONNX Runtime, tract, wasm JIT + AOT, wasm:0.1, exec, container",
+        "jit": "of the wasm runtimes only the JIT one (the seed's benchmark.sh --jit)",
+        "aot": "of the wasm runtimes only the AOT ones (the seed's --aot)",
+        "runs": "warm samples per runtime (default 30; --quick: 6)",
+        "rounds": "interleaving rounds, one cold start per runtime each (default 5; --quick: 2)",
+        "runtime": "only these runtimes (repeatable)",
+        "pin": "pin the benchmark and its children to these CPUs, e.g. 1 or 0,1",
+        "hybrid": "run the hybrid simulation and the real dispatcher (default; --no-hybrid skips them)",
+        "quick": "a small run (what the tests use)",
+        "wasm_builds": "instead: compare wasm-opt -O3/-Oz and relaxed SIMD builds of the guest",
+    },
+    iterable=["runtime"],
+)
 @cli_errors
-def bench(c, model=DEFAULT_MODEL, all=False, jit=False, aot=False, runs=None, rounds=None, runtime=None, pin=None,
-          hybrid=True, quick=False, wasm_builds=False):
+def bench(
+    c,
+    model=DEFAULT_MODEL,
+    all=False,
+    jit=False,
+    aot=False,
+    runs=None,
+    rounds=None,
+    runtime=None,
+    pin=None,
+    hybrid=True,
+    quick=False,
+    wasm_builds=False,
+):
     """Compare the runtimes (warm, cold, throughput, memory, hybrid bridge): dist/bench/results.json + report."""
     from toolchain.measure.bench.report import format_summary
     from toolchain.measure.bench.run import BenchSettings, run_and_write
@@ -188,16 +219,28 @@ def bench(c, model=DEFAULT_MODEL, all=False, jit=False, aot=False, runs=None, ro
         raise Exit("choose one of --all, --jit, --aot", code=2)
     base = BenchSettings.quick() if quick else BenchSettings()
     settings = BenchSettings(
-        runs=int(runs or base.runs), rounds=int(rounds or base.rounds), throughput_requests=base.throughput_requests,
-        wasm="jit" if jit else "aot" if aot else "all", runtimes=tuple(runtime or ()),
-        pin_cpus=tuple(int(x) for x in pin.split(",")) if pin else (), hybrid=hybrid,
-        command=shlex.join(["invoke", "bench", *sys.argv[sys.argv.index("bench") + 1:]])
-        if "bench" in sys.argv else "invoke bench")
+        runs=int(runs or base.runs),
+        rounds=int(rounds or base.rounds),
+        throughput_requests=base.throughput_requests,
+        wasm="jit" if jit else "aot" if aot else "all",
+        runtimes=tuple(runtime or ()),
+        pin_cpus=tuple(int(x) for x in pin.split(",")) if pin else (),
+        hybrid=hybrid,
+        command=shlex.join(["invoke", "bench", *sys.argv[sys.argv.index("bench") + 1 :]])
+        if "bench" in sys.argv
+        else "invoke bench",
+    )
     print(format_summary(run_and_write(cfg, dist, settings)))
 
 
-@task(help={**MODEL_HELP, "seconds": "how long the clients run (default 60)", "clients": "concurrent clients (2)",
-            "target": "container (the image under podman, default) or server (the bare binary)"})
+@task(
+    help={
+        **MODEL_HELP,
+        "seconds": "how long the clients run (default 60)",
+        "clients": "concurrent clients (2)",
+        "target": "container (the image under podman, default) or server (the bare binary)",
+    }
+)
 @cli_errors
 def load(c, model=DEFAULT_MODEL, seconds=60, clients=2, target="container"):
     """Bounded load test on localhost: good and bad requests mixed; fails on any wrong answer or RSS growth."""
@@ -208,8 +251,7 @@ def load(c, model=DEFAULT_MODEL, seconds=60, clients=2, target="container"):
     run_load(*_setup(model), LoadSettings(seconds=float(seconds), clients=int(clients), target=target))
 
 
-@task(help={**MODEL_HELP, "seconds": "time per target (default 60)",
-            "target": "request, image or all (default all)"})
+@task(help={**MODEL_HELP, "seconds": "time per target (default 60)", "target": "request, image or all (default all)"})
 @cli_errors
 def fuzz(c, model=DEFAULT_MODEL, seconds=60, target="all"):
     """Coverage-guided fuzzing of the guest's input path (cargo fuzz; opt-in) → dist/fuzz/results.json."""

@@ -42,6 +42,7 @@ _photo = (np.indices((64, 48)).sum(axis=0)[..., None] * np.array([3, 5, 7])).ast
 JPEG = encoded(_photo, "JPEG", quality=90)
 PNG = encoded(_photo, "PNG")
 
+
 def pil_encoded(mode: str, fmt: str, size=(40, 30), **kw) -> bytes:
     im = Image.fromarray(_photo).convert("RGB").resize(size)
     if mode == "I;16":
@@ -60,7 +61,7 @@ WEBP = pil_encoded("RGB", "WEBP", quality=80)
 def corrupt(data: bytes, at: float = 0.5) -> bytes:
     """The same bytes with a run in the middle overwritten: a damaged file of plausible length."""
     i = int(len(data) * at)
-    return data[:i] + b"\xff\x00" * 16 + data[i + 32:]
+    return data[:i] + b"\xff\x00" * 16 + data[i + 32 :]
 
 
 def nested(depth: int) -> bytes:
@@ -91,9 +92,21 @@ CORPUS: list[tuple[str, bytes, str]] = [
     ("0x0 PNG header", image_request(png_header_only(0, 0)), "error"),
     ("bomb: 100000x100000 PNG header", image_request(png_header_only(100_000, 100_000)), "error"),
     ("bomb: 9000x1 PNG header", image_request(png_header_only(9000, 1)), "error"),
-    ("both image and tensor", json.dumps({"image": b64(PNG), "tensor": {"shape": [1], "f32le_b64": ""}}).encode(), "error"),
-    ("tensor with wrong shape", json.dumps({"tensor": {"shape": [1, 2, 2, 3], "f32le_b64": b64(b"\0" * 48)}}).encode(), "error"),
-    ("tensor with short data", json.dumps({"tensor": {"shape": [1, 224, 224, 3], "f32le_b64": b64(b"\0" * 16)}}).encode(), "error"),
+    (
+        "both image and tensor",
+        json.dumps({"image": b64(PNG), "tensor": {"shape": [1], "f32le_b64": ""}}).encode(),
+        "error",
+    ),
+    (
+        "tensor with wrong shape",
+        json.dumps({"tensor": {"shape": [1, 2, 2, 3], "f32le_b64": b64(b"\0" * 48)}}).encode(),
+        "error",
+    ),
+    (
+        "tensor with short data",
+        json.dumps({"tensor": {"shape": [1, 224, 224, 3], "f32le_b64": b64(b"\0" * 16)}}).encode(),
+        "error",
+    ),
     ("tensor shape not a list", b'{"tensor": {"shape": "1,224,224,3", "f32le_b64": ""}}', "error"),
     ("1x1 PNG", image_request(encoded(np.zeros((1, 1, 3), np.uint8), "PNG")), "result"),
     ("1x300 PNG", image_request(encoded(np.zeros((1, 300, 3), np.uint8), "PNG")), "result"),
@@ -102,8 +115,16 @@ CORPUS: list[tuple[str, bytes, str]] = [
     ("data URL of another type", json.dumps({"image": "data:text/plain;base64," + b64(PNG)}).encode(), "error"),
     ("data URL without base64", json.dumps({"image": "data:image/png," + b64(PNG)}).encode(), "error"),
     ("data URL without comma", b'{"image": "data:image/png;base64"}', "error"),
-    ("base64 with line breaks", json.dumps({"image": "\n".join(b64(PNG)[i:i + 76] for i in range(0, len(b64(PNG)), 76))}).encode(), "error"),
-    ("URL-safe base64 alphabet", json.dumps({"image": b64(JPEG).replace("+", "-").replace("/", "_")}).encode(), "error"),
+    (
+        "base64 with line breaks",
+        json.dumps({"image": "\n".join(b64(PNG)[i : i + 76] for i in range(0, len(b64(PNG)), 76))}).encode(),
+        "error",
+    ),
+    (
+        "URL-safe base64 alphabet",
+        json.dumps({"image": b64(JPEG).replace("+", "-").replace("/", "_")}).encode(),
+        "error",
+    ),
     ("corrupt JPEG", image_request(corrupt(JPEG)), "result-or-error"),
     ("corrupt PNG (bad CRC)", image_request(corrupt(PNG)), "error"),
     ("truncated GIF", image_request(GIF[: len(GIF) // 2]), "error"),

@@ -33,8 +33,9 @@ def toolchain_imports(tree: ast.Module, known: set[str]) -> list[tuple[str, bool
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in known else node.module
-                     for a in node.names]
+            names = [
+                f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in known else node.module for a in node.names
+            ]
         for name in names:
             if name in known:
                 found.append((name, id(node) in top, node.lineno))
@@ -127,12 +128,19 @@ def test_no_module_touches_another_modules_private_names():
     offenders = []
     for path in sorted((REPO_ROOT / "toolchain").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
-            if (isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")
-                    and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))):
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr.startswith("_")
+                and not node.attr.startswith("__")
+                and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))
+            ):
                 offenders.append(f"{path.relative_to(REPO_ROOT)}:{node.lineno}: .{node.attr}")
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("toolchain"):
-                offenders += [f"{path.relative_to(REPO_ROOT)}:{node.lineno}: imports {a.name}" for a in node.names
-                              if a.name.startswith("_")]
+                offenders += [
+                    f"{path.relative_to(REPO_ROOT)}:{node.lineno}: imports {a.name}"
+                    for a in node.names
+                    if a.name.startswith("_")
+                ]
     assert not offenders, offenders
 
 

@@ -30,7 +30,7 @@ def test_a_narrower_licence_policy_fails(cargo_deny, tmp_path):
 
     policy = POLICY.read_text()
     start = policy.index("allow = [")
-    narrow = policy[:start] + 'allow = ["MIT"]' + policy[policy.index("]", start) + 1:]
+    narrow = policy[:start] + 'allow = ["MIT"]' + policy[policy.index("]", start) + 1 :]
     (tmp_path / "deny.toml").write_text(narrow)
     result = deny_workspace("guest", GUEST_DIR, tmp_path / "deny.toml")
     assert not result.ok and "rejected" in result.report, result.report[-1500:]

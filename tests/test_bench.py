@@ -16,8 +16,15 @@ from toolchain.measure.bench.report import PLOTS, validate_results
 
 pytestmark = pytest.mark.slow
 
-RUNTIMES = ("onnxruntime-1t", "native-tract", "wasm-aot", "wasm-preinit-aot", "wasm01-aot", "actionloop-exec",
-            "container")
+RUNTIMES = (
+    "onnxruntime-1t",
+    "native-tract",
+    "wasm-aot",
+    "wasm-preinit-aot",
+    "wasm01-aot",
+    "actionloop-exec",
+    "container",
+)
 
 
 @pytest.fixture(scope="module")
@@ -74,16 +81,26 @@ def test_plots_are_png_and_the_reports_reference_them(bench):
 def test_headless_chromium_renders_tables_and_plots(bench, tmp_path):
     _, out = bench
     chromium = programs.CHROMIUM.require()
-    flags = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000"]
+    flags = [
+        chromium,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--virtual-time-budget=5000",
+    ]
     url = (out / "report.html").as_uri()
     dom = subprocess.run(flags + ["--dump-dom", url], capture_output=True, text=True, timeout=120).stdout
     assert f'data-images-rendered="{len(PLOTS)}"' in dom, dom[-500:]
     assert dom.count("<table>") >= 3 and "native-tract" in dom
     shot = out / "report-screenshot.png"
-    subprocess.run(flags + ["--window-size=1200,2400", f"--screenshot={shot}", url], capture_output=True,
-                   timeout=120, check=True)
+    subprocess.run(
+        flags + ["--window-size=1200,2400", f"--screenshot={shot}", url], capture_output=True, timeout=120, check=True
+    )
     with Image.open(shot) as im:
         colours = im.convert("RGB").getcolors(maxcolors=1 << 20)
     assert colours is not None and len(colours) > 50  # text, table rules and plot colours, not a blank page
@@ -105,5 +122,11 @@ def test_deploy_files_carry_measured_memory_limits(bench, dist, default_cfg):
         assert f"wsk action update {a['name']} " in commands and f"--memory {a['memory_mb']}" in commands
     manifest = json.loads(dist.manifest.read_text())
     kinds = {e["kind"] for e in manifest["artifacts"]}
-    assert {"openwhisk-exec-zip", "oci-image", "wskdeploy-manifest", "wsk-commands", "wasm-host",
-            "wasm-preinit"} <= kinds
+    assert {
+        "openwhisk-exec-zip",
+        "oci-image",
+        "wskdeploy-manifest",
+        "wsk-commands",
+        "wasm-host",
+        "wasm-preinit",
+    } <= kinds

@@ -3,7 +3,9 @@ import pytest
 from toolchain.core.config import load_model_config
 from toolchain.core.errors import ConfigError
 
-GOOD = (__import__("pathlib").Path(__file__).resolve().parent.parent / "models" / "mobilenet_v2_1.4_224.toml").read_text()
+GOOD = (
+    __import__("pathlib").Path(__file__).resolve().parent.parent / "models" / "mobilenet_v2_1.4_224.toml"
+).read_text()
 
 
 def write(tmp_path, text, labels=None):
@@ -32,17 +34,20 @@ def test_unknown_model_names_the_known_ones():
         load_model_config("no_such_model")
 
 
-@pytest.mark.parametrize("old,new,message", [
-    ('central_crop = 0.875', 'central_crop = 1.5', "central_crop"),
-    ('resize = "bilinear"', 'resize = "lanczos"', "not supported"),
-    ('layout = "NHWC"', 'layout = "NCHW"', "NHWC"),
-    ('kind = "generator"', 'kind = "http"', "kind must be"),
-    ('name = "input"\n', '', "missing key 'name'"),
-    ('[tolerance]', '[tolerance\n', "not valid TOML"),
-    ('central_crop = 0.875', 'centrl_crop = 0.875', "unknown key 'centrl_crop'.*did you mean 'central_crop'"),
-    ('[limits]', '[limit]', r"unknown section \[limit\].*did you mean \[limits\]"),
-    ('offset = 0', 'offset = 0\ncolour = "rgb"', "unknown key 'colour'.*takes file, offset"),
-])
+@pytest.mark.parametrize(
+    "old,new,message",
+    [
+        ("central_crop = 0.875", "central_crop = 1.5", "central_crop"),
+        ('resize = "bilinear"', 'resize = "lanczos"', "not supported"),
+        ('layout = "NHWC"', 'layout = "NCHW"', "NHWC"),
+        ('kind = "generator"', 'kind = "http"', "kind must be"),
+        ('name = "input"\n', "", "missing key 'name'"),
+        ("[tolerance]", "[tolerance\n", "not valid TOML"),
+        ("central_crop = 0.875", "centrl_crop = 0.875", "unknown key 'centrl_crop'.*did you mean 'central_crop'"),
+        ("[limits]", "[limit]", r"unknown section \[limit\].*did you mean \[limits\]"),
+        ("offset = 0", 'offset = 0\ncolour = "rgb"', "unknown key 'colour'.*takes file, offset"),
+    ],
+)
 def test_invalid_configs_are_refused(tmp_path, old, new, message):
     assert old in GOOD
     with pytest.raises(ConfigError, match=message):

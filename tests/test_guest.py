@@ -38,8 +38,9 @@ def test_verify_json_is_plain_json_for_native_and_wasm_runtimes(guest, dist):
 
     runtimes = ["native-tract", "wasm-aot", "wasm01-aot"]
     cmd = [sys.executable, "-m", "invoke", "verify", "--json", *(a for r in runtimes for a in ("--runtime", r))]
-    res = subprocess.run(cmd, cwd=REPO_ROOT, env={**os.environ, "MIB_DIST": str(dist.root)}, capture_output=True,
-                         text=True, timeout=900)
+    res = subprocess.run(
+        cmd, cwd=REPO_ROOT, env={**os.environ, "MIB_DIST": str(dist.root)}, capture_output=True, text=True, timeout=900
+    )
     assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr[-2000:]
 
     def no_constants(name):
@@ -139,7 +140,13 @@ def test_rust_unit_tests(guest, dist):
 
     variant = VARIANTS["native"]
     env = cargo_env(guest, variant, dist.onnx(guest.name))
-    proc = subprocess.run([CARGO.path, "test", "--release", "--locked", "-p", "classifier", "--lib", "--target",
-                           variant.target], cwd=GUEST_DIR, env=env, capture_output=True, text=True, timeout=1800)
+    proc = subprocess.run(
+        [CARGO.path, "test", "--release", "--locked", "-p", "classifier", "--lib", "--target", variant.target],
+        cwd=GUEST_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "test result: ok" in proc.stdout

@@ -24,16 +24,28 @@ def hosted(built, dist):
     default_model = built
     target = aot_target("wasmtime-50")
     golden = next(g for g in load_goldens(default_model, dist) if g.kind == "photo")
-    return {"host": str(host_path(dist)), "dist": dist, "model": default_model.name, "golden": golden, "request": image_request(golden.image_bytes),
-            "modules": {"aot": cwasm_path(default_model.name, target, dist),
-                        "preinit": preinit_cwasm_path(default_model.name, target, dist)}}
+    return {
+        "host": str(host_path(dist)),
+        "dist": dist,
+        "model": default_model.name,
+        "golden": golden,
+        "request": image_request(golden.image_bytes),
+        "modules": {
+            "aot": cwasm_path(default_model.name, target, dist),
+            "preinit": preinit_cwasm_path(default_model.name, target, dist),
+        },
+    }
 
 
 def run_host(h, module: str, *extra: str, request: bytes | None = None):
     from toolchain.build.host import host_command
 
-    return subprocess.run([*host_command(h["dist"], "run", h["modules"][module]), *extra],
-                          input=h["request"] if request is None else request, capture_output=True, timeout=300)
+    return subprocess.run(
+        [*host_command(h["dist"], "run", h["modules"][module]), *extra],
+        input=h["request"] if request is None else request,
+        capture_output=True,
+        timeout=300,
+    )
 
 
 @pytest.mark.parametrize("module", ["aot", "preinit"])
@@ -47,6 +59,7 @@ def test_modules_classify_in_the_rust_host(hosted, module):
 
 def test_the_preinitialised_module_skips_the_model_load(hosted):
     """--bench reports the guest's own model-load time: near zero once Wizer has run it at build time."""
+
     def load_ms(module):
         proc = run_host(hosted, module, "--", "--bench", "1")
         return json.loads(proc.stderr.decode().strip().splitlines()[-1])["load_ms"]
@@ -68,8 +81,12 @@ def test_preinitialisation_is_reproducible(hosted, tmp_path):
 
 
 def test_preinit_of_a_missing_module_is_a_one_line_error(hosted, tmp_path):
-    out = subprocess.run([hosted["host"], "preinit", str(tmp_path / "missing.wasm"), str(tmp_path / "out.wasm")],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [hosted["host"], "preinit", str(tmp_path / "missing.wasm"), str(tmp_path / "out.wasm")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 1 and "cannot read" in out.stderr and "backtrace" not in out.stderr.lower()
     assert len(out.stderr.strip().splitlines()) == 1 and not (tmp_path / "out.wasm").exists()
 

@@ -22,7 +22,12 @@ def test_other_objects_are_still_an_error():
 
 
 def test_verify_report_with_numpy_deltas_is_json():
-    row = RuntimeParity("wasm-aot", tensor_max_abs=np.float32(1e-6), image_max_abs=np.float32(2e-6),
-                        decode_max_abs=np.int16(0), resize_max_abs=np.float64(0.0))
+    row = RuntimeParity(
+        "wasm-aot",
+        tensor_max_abs=np.float32(1e-6),
+        image_max_abs=np.float32(2e-6),
+        decode_max_abs=np.int16(0),
+        resize_max_abs=np.float64(0.0),
+    )
     report = {"model": "m", "runtimes": [{**asdict(row), "ok": row.ok}], "ok": True}
     assert json.loads(report_json(report))["runtimes"][0]["decode_max_abs"] == 0

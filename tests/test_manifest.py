@@ -28,12 +28,15 @@ def test_schema_kinds_match_code():
     assert tuple(schema["properties"]["artifacts"]["items"]["properties"]["kind"]["enum"]) == KINDS
 
 
-@pytest.mark.parametrize("breakage", [
-    lambda m: m["artifacts"][0].update(kind="renamed-kind"),
-    lambda m: m["artifacts"][0].update(sha256="abc"),
-    lambda m: m["artifacts"][0].pop("bytes"),
-    lambda m: m.update(extra=1),
-])
+@pytest.mark.parametrize(
+    "breakage",
+    [
+        lambda m: m["artifacts"][0].update(kind="renamed-kind"),
+        lambda m: m["artifacts"][0].update(sha256="abc"),
+        lambda m: m["artifacts"][0].pop("bytes"),
+        lambda m: m.update(extra=1),
+    ],
+)
 def test_schema_rejects_broken_manifests(default_model, dist, breakage):
     manifest = build_manifest(dist)
     validate_manifest(manifest)

@@ -44,8 +44,10 @@ def test_onnx_is_canonical_across_processes(small_model, dist, tmp_path):
     other = DistLayout(tmp_path)
     other.model_dir().mkdir(parents=True)
     other.frozen_pb(small_model.name).write_bytes(dist.frozen_pb(small_model.name).read_bytes())
-    code = ("from toolchain.core.config import *; from toolchain.build.convert import convert_pb_to_onnx; "
-            f"convert_pb_to_onnx(load_model_config({str(small_model.config_path)!r}), DistLayout({str(tmp_path)!r}))")
+    code = (
+        "from toolchain.core.config import *; from toolchain.build.convert import convert_pb_to_onnx; "
+        f"convert_pb_to_onnx(load_model_config({str(small_model.config_path)!r}), DistLayout({str(tmp_path)!r}))"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, cwd=REPO_ROOT)
     assert other.onnx(small_model.name).read_bytes() == dist.onnx(small_model.name).read_bytes()
 
@@ -87,7 +89,9 @@ def test_convert_wrong_tensor_names(small_model, dist, tmp_path):
     from dataclasses import replace
 
     cfg = replace(small_model, output_name="no/such/tensor")
-    _convert_expecting(cfg, tmp_path, dist.frozen_pb(small_model.name).read_bytes(), "no output tensor named 'no/such/tensor'")
+    _convert_expecting(
+        cfg, tmp_path, dist.frozen_pb(small_model.name).read_bytes(), "no output tensor named 'no/such/tensor'"
+    )
 
 
 def test_convert_output_shape_disagrees(small_model, dist, tmp_path):
@@ -104,8 +108,9 @@ def test_user_pb_plugs_in_with_a_config_only(small_model, dist, tmp_path):
     pb = tmp_path / "users_model_frozen.pb"
     pb.write_bytes(dist.frozen_pb(small_model.name).read_bytes())
     text = small_model.config_path.read_text()
-    text = text.replace('kind = "generator"\ngenerator = "mobilenet_v2"\nalpha = 0.35\nseed = 7',
-                        f'kind = "file"\npath = "{pb}"').replace('name = "small_mobilenet_v2_0.35_128"', 'name = "users_model"')
+    text = text.replace(
+        'kind = "generator"\ngenerator = "mobilenet_v2"\nalpha = 0.35\nseed = 7', f'kind = "file"\npath = "{pb}"'
+    ).replace('name = "small_mobilenet_v2_0.35_128"', 'name = "users_model"')
     cfg_path = tmp_path / "users_model.toml"
     cfg_path.write_text(text)
     (tmp_path / "ten_labels.txt").write_text(small_model.labels_path.read_text())

@@ -32,7 +32,14 @@ def packaged(default_model, dist):
     image, image_id = build_action_image(default_model, dist)
     build_action_image(default_model, dist, "onnxruntime")
     goldens = [g for g in load_goldens(default_model, dist) if g.kind == "photo"]
-    return {"cfg": default_model, "dist": dist, "exec_zip": exec_zip, "image": image, "image_id": image_id, "goldens": goldens}
+    return {
+        "cfg": default_model,
+        "dist": dist,
+        "exec_zip": exec_zip,
+        "image": image,
+        "image_id": image_id,
+        "goldens": goldens,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +72,7 @@ def near_limit_jpeg(max_bytes: int) -> bytes:
 # ---------------------------------------------------------------------------------------------------------
 # The action server: in its image under podman, and bare
 # ---------------------------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def loaded_ort_image(packaged):
@@ -187,6 +195,7 @@ def test_malformed_http_gets_json_errors(server):
 # The actionloop exec, over pipes as the Go proxy drives it
 # ---------------------------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def exec_action(packaged, tmp_path):
     action = ExecAction(extract_exec(packaged["exec_zip"], tmp_path))
@@ -205,7 +214,7 @@ def test_exec_refuses_bad_activations_and_keeps_going(exec_action, packaged):
     g = packaged["goldens"][0]
     assert "JSON object" in exec_action.activate([1, 2])["error"]
     assert "not valid JSON" in exec_action.activate_raw(b"{not json")["error"]
-    assert "no \"value\"" in exec_action.activate_raw(b'{"namespace": "x"}')["error"]
+    assert 'no "value"' in exec_action.activate_raw(b'{"namespace": "x"}')["error"]
     assert "base64" in exec_action.activate({"image": "❄ ☃ ❄"})["error"]
     assert "not a recognised image" in exec_action.activate({"image": "a" * 1_048_560})["error"]
     over = exec_action.activate_raw(b'{"value": {"image": "' + b"A" * (2 * 1024 * 1024) + b'"}}')
@@ -254,7 +263,6 @@ def test_image_is_deterministic_and_labelled(packaged):
     assert spec.labels["org.opencontainers.image.revision"] and spec.entrypoint[-1] == "serve"
 
 
-
 def test_packaged_actions_match_tensorflow(packaged, loaded_image):
     from toolchain.measure.verify import format_table, verify
 
@@ -269,6 +277,7 @@ def test_packaged_actions_match_tensorflow(packaged, loaded_image):
 # ---------------------------------------------------------------------------------------------------------
 # The bad-input corpus through both protocols
 # ---------------------------------------------------------------------------------------------------------
+
 
 def test_bad_inputs_through_the_action_server(server, packaged):
     from bad_inputs import CORPUS, check_answer
@@ -311,6 +320,7 @@ def test_exec_memory_is_flat_after_warm_up(exec_action, packaged):
     window(0)  # warm-up: every image size, several times
     first, _, last = window(20), window(40), window(60)
     assert last - first < 16 * 1024, (first, last)
+
 
 def test_a_short_load_run_answers_everything_and_stays_flat(packaged):
     """`invoke load` bounded to a few seconds (the minute-long run is opt-in; README has its numbers)."""

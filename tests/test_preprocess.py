@@ -49,11 +49,14 @@ def test_decode_modes_become_rgb(default_cfg):
     assert decode_rgb8(png(rgba), default_cfg)[0, 0].tolist() == [9, 0, 0]  # alpha dropped, not composited
 
 
-@pytest.mark.parametrize("data,message", [
-    (b"", "not a decodable image"),
-    (b"hello, not an image", "not a decodable image"),
-    (png(np.zeros((4, 4, 3), dtype=np.uint8))[:40], "not a decodable image"),
-])
+@pytest.mark.parametrize(
+    "data,message",
+    [
+        (b"", "not a decodable image"),
+        (b"hello, not an image", "not a decodable image"),
+        (png(np.zeros((4, 4, 3), dtype=np.uint8))[:40], "not a decodable image"),
+    ],
+)
 def test_bad_images_are_input_errors(default_cfg, data, message):
     with pytest.raises(InputError, match=message):
         decode_rgb8(data, default_cfg)

@@ -30,6 +30,7 @@ from toolchain.core.fsutil import atomic_path, digest_inputs, is_up_to_date, rec
 
 WORKER = REPO_ROOT / "toolchain" / "hosts" / "wasmtime_worker.py"
 
+
 def _jobs(cfg: ModelConfig, dist: DistLayout) -> list[tuple[AotTarget, Path, Path, str]]:
     """(target, source module, .cwasm, stamp name): each target's optimised module, and for SIMD targets the
     pre-initialised module when `invoke preinit` made one."""
@@ -57,9 +58,15 @@ def precompile_cwasm(cfg: ModelConfig, dist: DistLayout) -> list[Path]:
             outs.append(dst)
             continue
         started = time.perf_counter()
-        with atomic_path(dst) as tmp, log.step(f"AOT {src.name} with wasmtime {target.version} ({target.cpu_baseline})"):
-            proc = subprocess.run([str(python), str(WORKER), "serialize", str(src), str(tmp), *target.worker_args()],
-                                  capture_output=True, text=True)
+        with (
+            atomic_path(dst) as tmp,
+            log.step(f"AOT {src.name} with wasmtime {target.version} ({target.cpu_baseline})"),
+        ):
+            proc = subprocess.run(
+                [str(python), str(WORKER), "serialize", str(src), str(tmp), *target.worker_args()],
+                capture_output=True,
+                text=True,
+            )
             if proc.returncode != 0:
                 raise StageError(f"wasmtime {target.version} could not compile {src}: {proc.stderr.strip()[-1500:]}")
         log.info(f"aot: {dst} ({dst.stat().st_size:,} bytes)")
@@ -73,7 +80,17 @@ def artifacts(model: str, dist: DistLayout) -> list[Artifact]:
     found = []
     for t in aot_targets():
         paths = [cwasm_path(model, t, dist)] + ([preinit_cwasm_path(model, t, dist)] if t.simd else [])
-        found += [Artifact(p, "cwasm", model, target=NATIVE_TARGET, runtime="wasmtime",
-                           runtime_version=t.version, cpu_baseline=t.cpu_baseline,
-                           features=("simd128",) if t.simd else ()) for p in paths]
+        found += [
+            Artifact(
+                p,
+                "cwasm",
+                model,
+                target=NATIVE_TARGET,
+                runtime="wasmtime",
+                runtime_version=t.version,
+                cpu_baseline=t.cpu_baseline,
+                features=("simd128",) if t.simd else (),
+            )
+            for p in paths
+        ]
     return found

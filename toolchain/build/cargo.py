@@ -24,8 +24,11 @@ def remap_path_flags() -> list[str]:
     """Paths rustc embeds (panic locations, debug info) made independent of where the clone, the home (cargo's
     registry) and the cache (target dirs; MIB_CACHE may move it) are. The last matching prefix wins, so the
     most specific comes last."""
-    return [f"--remap-path-prefix={Path.home()}=/home", f"--remap-path-prefix={REPO_ROOT}=/src",
-            f"--remap-path-prefix={CACHE_DIR}=/cache"]
+    return [
+        f"--remap-path-prefix={Path.home()}=/home",
+        f"--remap-path-prefix={REPO_ROOT}=/src",
+        f"--remap-path-prefix={CACHE_DIR}=/cache",
+    ]
 
 
 def reproducible_cargo_env() -> dict[str, str]:
@@ -45,11 +48,16 @@ def ensure_cargo_subcommand(name: str, version: str) -> None:
     if found.returncode == 0 and version in found.stdout:
         return
     with log.step(f"cargo install cargo-{name} {version}"):
-        proc = subprocess.run(nightly_command("cargo", "install", f"cargo-{name}", "--version", f"={version}",
-                                              "--locked"), capture_output=True, text=True, timeout=3600)
+        proc = subprocess.run(
+            nightly_command("cargo", "install", f"cargo-{name}", "--version", f"={version}", "--locked"),
+            capture_output=True,
+            text=True,
+            timeout=3600,
+        )
     if proc.returncode != 0:
-        raise StageError(f"cargo install cargo-{name} failed:\n{proc.stderr[-2000:]}",
-                         hint="check that crates.io is reachable")
+        raise StageError(
+            f"cargo install cargo-{name} failed:\n{proc.stderr[-2000:]}", hint="check that crates.io is reachable"
+        )
 
 
 def nightly_problem() -> str | None:

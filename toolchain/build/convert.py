@@ -52,10 +52,14 @@ def check_graph_against_config(graph_def, cfg: ModelConfig, source: Path) -> Non
     names = {n.name for n in graph_def.node}
     for what, name, key in (("input", cfg.input_name, "[input] name"), ("output", cfg.output_name, "[output] name")):
         if name not in names:
-            close = sorted(n for n in names if n.split("/")[-1].lower() in ("input", "reshape_1", "softmax", "predictions"))
-            raise InputError(f"{source}: no {what} tensor named {name!r} in the graph"
-                             + (f" (candidates: {', '.join(close[:5])})" if close else ""),
-                             hint=f"fix {key} in {cfg.config_path.name}")
+            close = sorted(
+                n for n in names if n.split("/")[-1].lower() in ("input", "reshape_1", "softmax", "predictions")
+            )
+            raise InputError(
+                f"{source}: no {what} tensor named {name!r} in the graph"
+                + (f" (candidates: {', '.join(close[:5])})" if close else ""),
+                hint=f"fix {key} in {cfg.config_path.name}",
+            )
 
 
 def convert_pb_to_onnx(cfg: ModelConfig, dist: DistLayout, force: bool = False) -> Path:
@@ -76,15 +80,19 @@ def convert_pb_to_onnx(cfg: ModelConfig, dist: DistLayout, force: bool = False) 
     with log.step(f"tf2onnx {pb.name} (opset {ONNX_OPSET})"):
         try:
             model, _ = tf2onnx.convert.from_graph_def(
-                graph_def, input_names=[f"{cfg.input_name}:0"], output_names=[f"{cfg.output_name}:0"],
-                opset=ONNX_OPSET)
+                graph_def, input_names=[f"{cfg.input_name}:0"], output_names=[f"{cfg.output_name}:0"], opset=ONNX_OPSET
+            )
         except Exception as exc:
-            raise StageError(f"tf2onnx could not convert {pb} ({exc})",
-                             hint="check that the graph is frozen and its ops are supported by tf2onnx") from exc
+            raise StageError(
+                f"tf2onnx could not convert {pb} ({exc})",
+                hint="check that the graph is frozen and its ops are supported by tf2onnx",
+            ) from exc
     dims = [d.dim_value for d in model.graph.output[0].type.tensor_type.shape.dim]
     if dims and dims[-1] and dims[-1] != cfg.classes:
-        raise InputError(f"{pb}: output {cfg.output_name!r} has shape {dims}, the config says {cfg.classes} classes",
-                         hint=f"fix [output] classes or name in {cfg.config_path.name}")
+        raise InputError(
+            f"{pb}: output {cfg.output_name!r} has shape {dims}, the config says {cfg.classes} classes",
+            hint=f"fix [output] classes or name in {cfg.config_path.name}",
+        )
     canonicalise_onnx(model)
     try:
         onnx.checker.check_model(model, full_check=True)
@@ -93,8 +101,10 @@ def convert_pb_to_onnx(cfg: ModelConfig, dist: DistLayout, force: bool = False) 
     with atomic_path(out) as tmp:
         tmp.write_bytes(model.SerializeToString(deterministic=True))
         max_delta = compare_tf_onnxruntime(cfg, dist, tmp)
-    log.info(f"convert: {out} ({out.stat().st_size} bytes); TF vs ONNX Runtime max |Δp| {max_delta:.2e} "
-             f"(tolerance {cfg.tensor_tolerance:g})")
+    log.info(
+        f"convert: {out} ({out.stat().st_size} bytes); TF vs ONNX Runtime max |Δp| {max_delta:.2e} "
+        f"(tolerance {cfg.tensor_tolerance:g})"
+    )
     record_stamp(dist.stamp("convert", cfg.name), inputs, [out])
     return out
 
@@ -102,7 +112,6 @@ def convert_pb_to_onnx(cfg: ModelConfig, dist: DistLayout, force: bool = False) 
 def compare_tf_onnxruntime(cfg: ModelConfig, dist: DistLayout, onnx_path: Path) -> float:
     """Max |Δp| between TF and ONNX Runtime on the golden images; raises beyond the model's tolerance."""
     import onnxruntime as ort
-
 
     pb = dist.frozen_pb(cfg.name)
     reference = FrozenGraph(pb, cfg)
@@ -114,10 +123,14 @@ def compare_tf_onnxruntime(cfg: ModelConfig, dist: DistLayout, onnx_path: Path) 
         p_tf = to_probabilities(reference.run(x), cfg)
         out = session.run(None, {in_name: x})[0]
         if out.size != cfg.classes:
-            raise InputError(f"{pb}: output has {out.size} values, the config says {cfg.classes} classes",
-                             hint=f"fix [output] in {cfg.config_path.name}")
+            raise InputError(
+                f"{pb}: output has {out.size} values, the config says {cfg.classes} classes",
+                hint=f"fix [output] in {cfg.config_path.name}",
+            )
         worst = max(worst, float(np.max(np.abs(to_probabilities(out, cfg) - p_tf))))
     if worst > cfg.tensor_tolerance:
-        raise StageError(f"ONNX Runtime diverges from TF: max |Δp| {worst:.3e} > {cfg.tensor_tolerance:g}",
-                         hint="inspect the graph for ops tf2onnx converts inexactly, or raise [tolerance] with a reason")
+        raise StageError(
+            f"ONNX Runtime diverges from TF: max |Δp| {worst:.3e} > {cfg.tensor_tolerance:g}",
+            hint="inspect the graph for ops tf2onnx converts inexactly, or raise [tolerance] with a reason",
+        )
     return worst

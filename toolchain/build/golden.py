@@ -25,8 +25,17 @@ from toolchain.core.fsutil import canonical_json, digest_inputs, is_up_to_date, 
 from toolchain.core.preprocess import decode_rgb8, rgb8_to_tensor, to_probabilities, top_k
 
 # scikit-image ships these in its wheel: eight colour photos and one grayscale photo.
-PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "hubble_deep_field.jpg", "ihc.png",
-          "motorcycle_left.png", "retina.jpg", "rocket.jpg", "camera.png")
+PHOTOS = (
+    "astronaut.png",
+    "chelsea.png",
+    "coffee.png",
+    "hubble_deep_field.jpg",
+    "ihc.png",
+    "motorcycle_left.png",
+    "retina.jpg",
+    "rocket.jpg",
+    "camera.png",
+)
 
 
 @dataclass(frozen=True)
@@ -64,7 +73,11 @@ def edge_cases() -> list[Golden]:
         Golden("logo_rgba.png", "edge", _encode(logo, "PNG")),
         Golden("chelsea_palette.png", "edge", _encode(chelsea.quantize(64, dither=Image.Dither.NONE), "PNG")),
         Golden("tiny_7x5.png", "edge", _encode(Image.fromarray(gradient), "PNG")),
-        Golden("wide_1000x60.jpg", "edge", _encode(astronaut.resize((1000, 60), Image.Resampling.BILINEAR), "JPEG", quality=90)),
+        Golden(
+            "wide_1000x60.jpg",
+            "edge",
+            _encode(astronaut.resize((1000, 60), Image.Resampling.BILINEAR), "JPEG", quality=90),
+        ),
         Golden("tall_40x600.png", "edge", _encode(chelsea.resize((40, 600), Image.Resampling.BILINEAR), "PNG")),
     ]
 
@@ -103,9 +116,16 @@ def make_goldens(cfg: ModelConfig, dist: DistLayout, force: bool = False) -> Pat
                 buf = io.BytesIO()
                 np.save(buf, arr, allow_pickle=False)
                 write_atomic(out_dir / files[key], buf.getvalue())
-            entries.append({"name": g.name, "kind": g.kind, "decoded_shape": list(rgb.shape), "files": files,
-                            "sha256": {k: sha256_file(out_dir / v) for k, v in files.items()},
-                            "tf_result": top_k(probs, cfg, labels)})
+            entries.append(
+                {
+                    "name": g.name,
+                    "kind": g.kind,
+                    "decoded_shape": list(rgb.shape),
+                    "files": files,
+                    "sha256": {k: sha256_file(out_dir / v) for k, v in files.items()},
+                    "tf_result": top_k(probs, cfg, labels),
+                }
+            )
     index = {"model": cfg.name, "reference": "tensorflow", "goldens": entries}
     write_atomic(index_path, canonical_json(index))
     record_stamp(dist.stamp("golden", cfg.name), inputs, [index_path])
@@ -126,7 +146,6 @@ class GoldenCase:
 def load_goldens(cfg: ModelConfig, dist: DistLayout) -> list[GoldenCase]:
     import json
 
-
     out_dir = dist.golden_dir(cfg.name)
     index_path = out_dir / "index.json"
     if not index_path.is_file():
@@ -135,8 +154,15 @@ def load_goldens(cfg: ModelConfig, dist: DistLayout) -> list[GoldenCase]:
     cases = []
     for e in index["goldens"]:
         f = e["files"]
-        cases.append(GoldenCase(
-            name=e["name"], kind=e["kind"], image_bytes=(out_dir / f["image"]).read_bytes(),
-            decoded_rgb8=np.load(out_dir / f["decoded_rgb8"]), tensor=np.load(out_dir / f["tensor"]),
-            tf_probabilities=np.load(out_dir / f["probabilities"]), tf_result=e["tf_result"]))
+        cases.append(
+            GoldenCase(
+                name=e["name"],
+                kind=e["kind"],
+                image_bytes=(out_dir / f["image"]).read_bytes(),
+                decoded_rgb8=np.load(out_dir / f["decoded_rgb8"]),
+                tensor=np.load(out_dir / f["tensor"]),
+                tf_probabilities=np.load(out_dir / f["probabilities"]),
+                tf_result=e["tf_result"],
+            )
+        )
     return cases

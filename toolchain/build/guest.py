@@ -40,8 +40,10 @@ def onnxruntime_wheel_library() -> Path:
     files = metadata.files("onnxruntime") or []
     found = [f for f in files if f.name.startswith("libonnxruntime.so.")]
     if not found:
-        raise StageError("the onnxruntime wheel in this venv has no libonnxruntime.so.*",
-                         hint="run ./bootstrap.sh to install requirements.lock")
+        raise StageError(
+            "the onnxruntime wheel in this venv has no libonnxruntime.so.*",
+            hint="run ./bootstrap.sh to install requirements.lock",
+        )
     return Path(found[0].locate())
 
 
@@ -58,17 +60,27 @@ def stable_model_copy(model_file: Path) -> Path:
 def cargo_env(cfg: ModelConfig, variant: Variant, model_file: Path) -> dict[str, str]:
     env = reproducible_cargo_env()
     remap = " ".join(remap_path_flags())
-    env.update({
-        "RUSTC": RUSTC.path,
-        "CARGO_TARGET_DIR": str(CACHE_DIR / "cargo-target" / variant.name),
-        "GUEST_MODEL_CONFIG": str(cfg.config_path),
-        "GUEST_MODEL_FILE": str(stable_model_copy(model_file)),
-        "CARGO_TERM_PROGRESS_WHEN": "never",
-        "CARGO_PROFILE_RELEASE_OPT_LEVEL": variant.opt_level,
-    })
+    env.update(
+        {
+            "RUSTC": RUSTC.path,
+            "CARGO_TARGET_DIR": str(CACHE_DIR / "cargo-target" / variant.name),
+            "GUEST_MODEL_CONFIG": str(cfg.config_path),
+            "GUEST_MODEL_FILE": str(stable_model_copy(model_file)),
+            "CARGO_TERM_PROGRESS_WHEN": "never",
+            "CARGO_PROFILE_RELEASE_OPT_LEVEL": variant.opt_level,
+        }
+    )
     if variant.is_wasm:
-        flags = ["-C", "panic=abort", "-C", "link-self-contained=no", "-L", str(Path(WASI_LIBC.path).parent),
-                 "-C", f"link-arg={WASI_CRT1.path}"]
+        flags = [
+            "-C",
+            "panic=abort",
+            "-C",
+            "link-self-contained=no",
+            "-L",
+            str(Path(WASI_LIBC.path).parent),
+            "-C",
+            f"link-arg={WASI_CRT1.path}",
+        ]
         if variant.features:
             flags += ["-C", "target-feature=" + ",".join(f"+{f}" for f in variant.features)]
         env["RUSTC_BOOTSTRAP"] = "1"  # -Zbuild-std on Debian's stable rustc
@@ -76,15 +88,18 @@ def cargo_env(cfg: ModelConfig, variant: Variant, model_file: Path) -> dict[str,
     else:
         static = ["-C", "target-feature=+crt-static"] if variant.static else []
         env["CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS"] = " ".join(
-            ["-C", f"target-cpu={variant.cpu_baseline}", *static] + remap.split())
+            ["-C", f"target-cpu={variant.cpu_baseline}", *static] + remap.split()
+        )
     return env
 
 
 def warn_on_unpinned_rustc() -> None:
     found = subprocess.run([RUSTC.require(), "--version"], capture_output=True, text=True, timeout=60).stdout.strip()
     if not found.startswith(RUSTC_EXPECTED + " "):
-        log.info(f"warning: {found} is not the {RUSTC_EXPECTED} this project was locked and measured with "
-                 f"(Debian updates rustc-web); the build may differ from the recorded digests")
+        log.info(
+            f"warning: {found} is not the {RUSTC_EXPECTED} this project was locked and measured with "
+            f"(Debian updates rustc-web); the build may differ from the recorded digests"
+        )
 
 
 def cargo_build(cfg: ModelConfig, variant: Variant, model_file: Path, binary: str = "classify") -> Path:
@@ -101,8 +116,10 @@ def cargo_build(cfg: ModelConfig, variant: Variant, model_file: Path, binary: st
     with log.step(f"cargo build {binary} ({variant.name})"):
         proc = subprocess.run(cmd, cwd=GUEST_DIR, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise StageError(f"cargo build of {binary} for {variant.name} failed:\n{proc.stderr[-3000:]}",
-                         hint="run the command again with the environment above to see the full log")
+        raise StageError(
+            f"cargo build of {binary} for {variant.name} failed:\n{proc.stderr[-3000:]}",
+            hint="run the command again with the environment above to see the full log",
+        )
     suffix = ".wasm" if variant.is_wasm else ""
     return Path(env["CARGO_TARGET_DIR"]) / variant.target / "release" / f"{binary}{suffix}"
 
@@ -117,8 +134,11 @@ def build_guest(cfg: ModelConfig, dist: DistLayout, variants: list[str] | None =
     for variant in chosen:
         started = time.perf_counter()
         built = cargo_build(cfg, variant, model_file)
-        final = wasm_path(cfg.name, variant.name, dist) if variant.is_wasm else native_cli_path(cfg.name, dist,
-                                                                                                  variant.name)
+        final = (
+            wasm_path(cfg.name, variant.name, dist)
+            if variant.is_wasm
+            else native_cli_path(cfg.name, dist, variant.name)
+        )
         outputs.append(install(built, final, executable=not variant.is_wasm))
         if "ort-engine" in variant.cargo_features:
             install(onnxruntime_wheel_library(), onnxruntime_library_path(cfg.name, dist), executable=False)
@@ -137,16 +157,41 @@ def _onnxruntime_version() -> str | None:
 
 
 def artifacts(model: str, dist: DistLayout) -> list[Artifact]:
-    found = [Artifact(native_cli_path(model, dist), "native-cli", model, target=NATIVE_TARGET,
-                      cpu_baseline=VARIANTS["native"].cpu_baseline, features=()),
-             Artifact(native_cli_path(model, dist, "native-ort"), "native-cli", model, target=NATIVE_TARGET,
-                      runtime="onnxruntime", cpu_baseline=VARIANTS["native-ort"].cpu_baseline, features=()),
-             Artifact(onnxruntime_library_path(model, dist), "shared-library", model, target=NATIVE_TARGET,
-                      runtime="onnxruntime", runtime_version=_onnxruntime_version())]
+    found = [
+        Artifact(
+            native_cli_path(model, dist),
+            "native-cli",
+            model,
+            target=NATIVE_TARGET,
+            cpu_baseline=VARIANTS["native"].cpu_baseline,
+            features=(),
+        ),
+        Artifact(
+            native_cli_path(model, dist, "native-ort"),
+            "native-cli",
+            model,
+            target=NATIVE_TARGET,
+            runtime="onnxruntime",
+            cpu_baseline=VARIANTS["native-ort"].cpu_baseline,
+            features=(),
+        ),
+        Artifact(
+            onnxruntime_library_path(model, dist),
+            "shared-library",
+            model,
+            target=NATIVE_TARGET,
+            runtime="onnxruntime",
+            runtime_version=_onnxruntime_version(),
+        ),
+    ]
     for v in VARIANTS.values():
         if v.is_wasm:
-            found.append(Artifact(wasm_path(model, v.name, dist), "wasm-cli", model, target=WASM_TARGET,
-                                  features=v.features))
-            found.append(Artifact(optimized_wasm_path(model, v.name, dist), "wasm-opt", model, target=WASM_TARGET,
-                                  features=v.features))
+            found.append(
+                Artifact(wasm_path(model, v.name, dist), "wasm-cli", model, target=WASM_TARGET, features=v.features)
+            )
+            found.append(
+                Artifact(
+                    optimized_wasm_path(model, v.name, dist), "wasm-opt", model, target=WASM_TARGET, features=v.features
+                )
+            )
     return found

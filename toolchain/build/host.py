@@ -26,15 +26,28 @@ from toolchain.core.fsutil import record_build_seconds
 def build_wasm_host(dist: DistLayout) -> Path:
     problem = nightly_problem()
     if problem:
-        raise StageError(problem, hint="install a nightly with rustup, or skip the Rust host (`invoke bench` then "
-                                       "uses the Python host for wasm cold starts)")
+        raise StageError(
+            problem,
+            hint="install a nightly with rustup, or skip the Rust host (`invoke bench` then "
+            "uses the Python host for wasm cold starts)",
+        )
     env = reproducible_cargo_env()
-    env.update({"CARGO_TARGET_DIR": str(CACHE_DIR / "cargo-target" / "host"), "CARGO_TERM_PROGRESS_WHEN": "never",
-                "RUSTFLAGS": " ".join(remap_path_flags())})
+    env.update(
+        {
+            "CARGO_TARGET_DIR": str(CACHE_DIR / "cargo-target" / "host"),
+            "CARGO_TERM_PROGRESS_WHEN": "never",
+            "RUSTFLAGS": " ".join(remap_path_flags()),
+        }
+    )
     started = time.perf_counter()
     with log.step("cargo build wasm-host (wasmtime 50)"):
-        proc = subprocess.run(nightly_command("cargo", "build", "--release", "--locked", "--target", NATIVE_TARGET),
-                              cwd=HOST_DIR, env=env, capture_output=True, text=True)
+        proc = subprocess.run(
+            nightly_command("cargo", "build", "--release", "--locked", "--target", NATIVE_TARGET),
+            cwd=HOST_DIR,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
     if proc.returncode != 0:
         raise StageError(f"cargo build of the wasm host failed:\n{proc.stderr[-3000:]}")
     built = Path(env["CARGO_TARGET_DIR"]) / NATIVE_TARGET / "release" / "wasm-host"
@@ -54,5 +67,13 @@ def host_command(dist: DistLayout, mode: str, module: Path, *args: str, baseline
 
 
 def artifacts(model: str, dist: DistLayout) -> list[Artifact]:
-    return [Artifact(host_path(dist), "wasm-host", model, target=NATIVE_TARGET, runtime="wasmtime",
-                     runtime_version=aot_target(HOST_AOT_TARGET).version)]
+    return [
+        Artifact(
+            host_path(dist),
+            "wasm-host",
+            model,
+            target=NATIVE_TARGET,
+            runtime="wasmtime",
+            runtime_version=aot_target(HOST_AOT_TARGET).version,
+        )
+    ]

@@ -66,8 +66,12 @@ def _build_keras_mobilenet_v2(cfg: ModelConfig, calibration: np.ndarray):
     keras.utils.set_random_seed(cfg.source.seed)
     tf.config.experimental.enable_op_determinism()
     model = keras.applications.MobileNetV2(
-        input_shape=(cfg.height, cfg.width, 3), alpha=cfg.source.alpha, weights=None,
-        classes=cfg.classes, classifier_activation="softmax")
+        input_shape=(cfg.height, cfg.width, 3),
+        alpha=cfg.source.alpha,
+        weights=None,
+        classes=cfg.classes,
+        classifier_activation="softmax",
+    )
 
     # BatchNorm: momentum 0 + one training-mode pass = moving stats equal the calibration batch's stats.
     bns = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
@@ -106,7 +110,8 @@ def freeze_keras(model, cfg: ModelConfig) -> bytes:
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
     fn = tf.function(lambda x: model(x, training=False)).get_concrete_function(
-        tf.TensorSpec(cfg.input_shape, tf.float32, name=cfg.input_name))
+        tf.TensorSpec(cfg.input_shape, tf.float32, name=cfg.input_name)
+    )
     frozen = convert_variables_to_constants_v2(fn)
     graph_def = frozen.graph.as_graph_def()
     old_out = frozen.outputs[0].name.split(":")[0]
@@ -120,8 +125,10 @@ def freeze_keras(model, cfg: ModelConfig) -> bytes:
 
 def build_default_model(cfg: ModelConfig, calibration: np.ndarray) -> tuple[bytes, dict]:
     if cfg.source.generator not in GENERATORS:
-        raise ConfigError(f"{cfg.config_path.name}: unknown generator {cfg.source.generator!r}",
-                          hint=f"known generators: {', '.join(GENERATORS)}")
+        raise ConfigError(
+            f"{cfg.config_path.name}: unknown generator {cfg.source.generator!r}",
+            hint=f"known generators: {', '.join(GENERATORS)}",
+        )
     model = _build_keras_mobilenet_v2(cfg, calibration)
     pb = freeze_keras(model, cfg)
     return pb, {"parameters": int(model.count_params()), "macs": count_macs(model)}
@@ -143,8 +150,9 @@ def ensure_frozen_model(cfg: ModelConfig, dist: DistLayout, force: bool = False)
     if cfg.source.kind == "file":
         src = cfg.source.path
         if src is None or not src.is_file():
-            raise InputError(f"frozen graph {src} does not exist",
-                             hint=f"set [source] path in {cfg.config_path} to your frozen .pb")
+            raise InputError(
+                f"frozen graph {src} does not exist", hint=f"set [source] path in {cfg.config_path} to your frozen .pb"
+            )
         inputs = digest_inputs([src, cfg.config_path])
         if not force and is_up_to_date(dist.stamp("model", cfg.name), inputs, [out, report]):
             log.info(f"model: {out.name} is up to date")

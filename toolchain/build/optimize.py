@@ -14,8 +14,14 @@ from toolchain.core.fsutil import atomic_path, digest_inputs, is_up_to_date, rec
 from toolchain.core.programs import WASM_OPT, WASM_STRIP
 
 # Binaryen 108 predates rustc 1.96's default wasm features, so name them; simd only where the variant has it.
-BASE_FEATURES = ("--enable-bulk-memory", "--enable-sign-ext", "--enable-mutable-globals",
-                 "--enable-nontrapping-float-to-int", "--enable-multivalue", "--enable-reference-types")
+BASE_FEATURES = (
+    "--enable-bulk-memory",
+    "--enable-sign-ext",
+    "--enable-mutable-globals",
+    "--enable-nontrapping-float-to-int",
+    "--enable-multivalue",
+    "--enable-reference-types",
+)
 
 
 def wasm_opt_flags(variant: str) -> list[str]:
@@ -34,8 +40,9 @@ def optimize_wasm(src: Path, dst: Path, variant: str, level: str | None = None) 
         raise StageError(f"{variant} is not a wasm variant")
     wasm_opt, wasm_strip = WASM_OPT.require(), WASM_STRIP.require()
     with atomic_path(dst) as tmp, log.step(f"wasm-opt {level} + strip {src.name}"):
-        proc = subprocess.run([wasm_opt, level, *wasm_opt_flags(variant), "-o", str(tmp), str(src)],
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [wasm_opt, level, *wasm_opt_flags(variant), "-o", str(tmp), str(src)], capture_output=True, text=True
+        )
         if proc.returncode != 0:
             raise StageError(f"wasm-opt failed on {src}: {proc.stderr.strip()[-1500:]}")
         proc = subprocess.run([wasm_strip, str(tmp)], capture_output=True, text=True)

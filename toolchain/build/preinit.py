@@ -39,8 +39,7 @@ def preinitialize_guest(cfg: ModelConfig, dist: DistLayout, force: bool = False)
     with atomic_path(dst) as tmp, log.step(f"wizer {src.name} (model parsed and optimised at build time)"):
         # The hash-map seed std draws while the model loads is then fixed per module, not per instance:
         # harmless here, no untrusted keys are hashed.
-        proc = subprocess.run([str(host), "preinit", str(src), str(tmp)], capture_output=True, text=True,
-                              timeout=1800)
+        proc = subprocess.run([str(host), "preinit", str(src), str(tmp)], capture_output=True, text=True, timeout=1800)
         if proc.returncode != 0:
             raise StageError(f"wizer failed on {src}: {proc.stderr.strip()[-1500:]}")
     record_stamp(stamp, inputs, [dst])

@@ -20,8 +20,10 @@ def load_graph_def(path: Path):
     try:
         graph_def.ParseFromString(path.read_bytes())
     except DecodeError as exc:
-        raise InputError(f"{path} is not a TensorFlow GraphDef ({exc})",
-                         hint="pass a frozen .pb (a GraphDef with constants), not a SavedModel or checkpoint") from exc
+        raise InputError(
+            f"{path} is not a TensorFlow GraphDef ({exc})",
+            hint="pass a frozen .pb (a GraphDef with constants), not a SavedModel or checkpoint",
+        ) from exc
     if not graph_def.node:
         raise InputError(f"{path} holds an empty GraphDef", hint="pass a frozen .pb with the model's nodes")
     return graph_def
@@ -39,8 +41,10 @@ class FrozenGraph:
         try:
             self._fn = wrapped.prune(f"{cfg.input_name}:0", f"{cfg.output_name}:0")
         except (KeyError, ValueError) as exc:
-            raise InputError(f"tensor names {cfg.input_name!r} / {cfg.output_name!r} are not in the graph "
-                             f"({exc})", hint=f"fix [input] name / [output] name in {cfg.config_path.name}") from exc
+            raise InputError(
+                f"tensor names {cfg.input_name!r} / {cfg.output_name!r} are not in the graph ({exc})",
+                hint=f"fix [input] name / [output] name in {cfg.config_path.name}",
+            ) from exc
         self._tf = tf
 
     def run(self, tensor: np.ndarray) -> np.ndarray:

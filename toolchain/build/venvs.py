@@ -23,10 +23,16 @@ def runtime_python(target: str) -> Path:
     with log.step(f"creating an isolated venv with {spec}"):
         try:
             subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True, capture_output=True)
-            subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", spec],
-                           check=True, capture_output=True, text=True)
+            subprocess.run(
+                [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", spec],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
         except subprocess.CalledProcessError as exc:
-            raise StageError(f"could not install {spec} into {venv}: {(exc.stderr or '').strip()[-400:]}",
-                             hint="check that PyPI is reachable, then re-run") from exc
+            raise StageError(
+                f"could not install {spec} into {venv}: {(exc.stderr or '').strip()[-400:]}",
+                hint="check that PyPI is reachable, then re-run",
+            ) from exc
     stamp.write_text(spec)
     return python

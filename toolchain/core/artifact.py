@@ -29,8 +29,13 @@ class Artifact:
 
     def entry(self, dist: DistLayout) -> dict:
         assert self.kind in KINDS, self.kind
-        e = {"path": self.path.relative_to(dist.root).as_posix(), "kind": self.kind, "model": self.model,
-             "sha256": sha256_file(self.path), "bytes": self.path.stat().st_size}
+        e = {
+            "path": self.path.relative_to(dist.root).as_posix(),
+            "kind": self.kind,
+            "model": self.model,
+            "sha256": sha256_file(self.path),
+            "bytes": self.path.stat().st_size,
+        }
         for key in ("target", "runtime", "runtime_version", "cpu_baseline", "image_id", "image_reference"):
             if getattr(self, key) is not None:
                 e[key] = getattr(self, key)

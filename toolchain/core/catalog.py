@@ -1,7 +1,7 @@
 """The artifact catalog: what is built (variants, AOT targets, image engines), for which target triple, and
 where each artifact lies in dist/. Every stage, runtime and measurement asks here; nothing else spells a path.
 
-To add an artifact: its path here, its stage in toolchain/build or toolchain/package, its kind in
+To add an artifact: its path here, its stage in toolchain/build or toolchain/package/zips, its kind in
 schemas/manifest.schema.json and an entry in that stage's ``artifacts()``.
 """
 
@@ -89,22 +89,64 @@ class Variant:
         return self.target == WASM_TARGET
 
 
-VARIANTS = {v.name: v for v in (
-    Variant("native", NATIVE_TARGET, (), "x86-64", "3", True,
-            "the native CLI: the seed's mobilenet-oc-l, and the native denominator of the benchmark"),
-    Variant("native-ort", NATIVE_TARGET, (), "x86-64", "3", True,
+VARIANTS = {
+    v.name: v
+    for v in (
+        Variant(
+            "native",
+            NATIVE_TARGET,
+            (),
+            "x86-64",
+            "3",
+            True,
+            "the native CLI: the seed's mobilenet-oc-l, and the native denominator of the benchmark",
+        ),
+        Variant(
+            "native-ort",
+            NATIVE_TARGET,
+            (),
+            "x86-64",
+            "3",
+            True,
             "ONNX Runtime as the native action image's engine (the wheel's shared library, loaded at start-up): "
             "tract is 1.8x ONNX Runtime natively; dynamically linked, so image only",
-            cargo_features=("ort-engine",), static=False, binary_name="classify-ort"),
-    Variant("wasm-simd", WASM_TARGET, ("simd128",), None, "3", True,
-            "tract's wasm kernels exist only under simd128; the fast wasm guest", wasm_opt_level="-O3"),
-    Variant("wasm-nosimd", WASM_TARGET, (), None, "s", True,
+            cargo_features=("ort-engine",),
+            static=False,
+            binary_name="classify-ort",
+        ),
+        Variant(
+            "wasm-simd",
+            WASM_TARGET,
+            ("simd128",),
+            None,
+            "3",
+            True,
+            "tract's wasm kernels exist only under simd128; the fast wasm guest",
+            wasm_opt_level="-O3",
+        ),
+        Variant(
+            "wasm-nosimd",
+            WASM_TARGET,
+            (),
+            None,
+            "s",
+            True,
             "OpenWhisk's wasm:0.1 executor embeds wasmtime 0.23, which rejects today's SIMD encoding; "
             "opt-level s because its .cwasm must fit OpenWhisk's 48 MB code limit after zip + base64",
-            wasm_opt_level="-Oz"),
-    Variant("wasm-relaxed", WASM_TARGET, ("simd128", "relaxed-simd"), None, "3", False,
-            "measured, not shipped: relaxed-simd needs a wasmtime configured for it", wasm_opt_level="-O3"),
-)}
+            wasm_opt_level="-Oz",
+        ),
+        Variant(
+            "wasm-relaxed",
+            WASM_TARGET,
+            ("simd128", "relaxed-simd"),
+            None,
+            "3",
+            False,
+            "measured, not shipped: relaxed-simd needs a wasmtime configured for it",
+            wasm_opt_level="-O3",
+        ),
+    )
+}
 
 
 def shipped_variants() -> list[Variant]:
@@ -112,6 +154,7 @@ def shipped_variants() -> list[Variant]:
 
 
 # ---- paths of the guest builds (dist/guest/<model>/)
+
 
 def native_cli_path(model: str, dist: DistLayout, variant: str = "native") -> Path:
     return dist.guest_dir(model) / VARIANTS[variant].binary_name
@@ -143,8 +186,19 @@ def host_path(dist: DistLayout) -> Path:
 # Cranelift's names for the x86-64 micro-architecture levels (psABI): v2 ⊂ v3.
 CPU_BASELINES = {
     "x86-64-v2": ("has_sse3", "has_ssse3", "has_sse41", "has_sse42", "has_popcnt"),
-    "x86-64-v3": ("has_sse3", "has_ssse3", "has_sse41", "has_sse42", "has_popcnt",
-                  "has_avx", "has_avx2", "has_fma", "has_bmi1", "has_bmi2", "has_lzcnt"),
+    "x86-64-v3": (
+        "has_sse3",
+        "has_ssse3",
+        "has_sse41",
+        "has_sse42",
+        "has_popcnt",
+        "has_avx",
+        "has_avx2",
+        "has_fma",
+        "has_bmi1",
+        "has_bmi2",
+        "has_lzcnt",
+    ),
 }
 
 
@@ -193,6 +247,7 @@ def preinit_cwasm_path(model: str, target: AotTarget, dist: DistLayout) -> Path:
 
 # ---- OpenWhisk packages (dist/openwhisk/)
 
+
 def wasm01_zip_path(model: str, dist: DistLayout) -> Path:
     return dist.openwhisk_dir() / f"{model}-wasmtime.zip"
 
@@ -209,11 +264,18 @@ class Engine:
     description: str
 
 
-ENGINES = {e.name: e for e in (
-    Engine("tract", "native", "", "tract engine, static binary, model built in"),
-    Engine("onnxruntime", "native-ort", "-onnxruntime",
-           "ONNX Runtime engine (the onnxruntime wheel's shared library), model built in"),
-)}
+ENGINES = {
+    e.name: e
+    for e in (
+        Engine("tract", "native", "", "tract engine, static binary, model built in"),
+        Engine(
+            "onnxruntime",
+            "native-ort",
+            "-onnxruntime",
+            "ONNX Runtime engine (the onnxruntime wheel's shared library), model built in",
+        ),
+    )
+}
 
 
 def image_path(model: str, dist: DistLayout, engine: str = "tract") -> Path:
@@ -226,5 +288,8 @@ def image_reference(cfg: ModelConfig, engine: str = "tract") -> str:
 
 def deploy_paths(model: str, dist: DistLayout) -> dict[str, Path]:
     d = dist.openwhisk_dir()
-    return {"wskdeploy": d / f"{model}-manifest.yaml", "commands": d / f"{model}-deploy.sh",
-            "plan": d / f"{model}-actions.json"}
+    return {
+        "wskdeploy": d / f"{model}-manifest.yaml",
+        "commands": d / f"{model}-deploy.sh",
+        "plan": d / f"{model}-actions.json",
+    }

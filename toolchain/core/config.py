@@ -19,6 +19,8 @@ def project_version() -> str:
     """The toolchain's version, from pyproject.toml (its one home)."""
     with open(REPO_ROOT / "pyproject.toml", "rb") as f:
         return tomllib.load(f)["project"]["version"]
+
+
 RESIZE_FILTERS = ("bilinear",)
 
 
@@ -88,16 +90,19 @@ def _reject_unknown_keys(raw: dict, where: str) -> None:
     for section, table in raw.items():
         if section not in SCHEMA:
             close = difflib.get_close_matches(section, SCHEMA, n=1)
-            raise ConfigError(f"{where}: unknown section [{section}]",
-                              hint=f"did you mean [{close[0]}]?" if close else f"sections: {', '.join(SCHEMA)}")
+            raise ConfigError(
+                f"{where}: unknown section [{section}]",
+                hint=f"did you mean [{close[0]}]?" if close else f"sections: {', '.join(SCHEMA)}",
+            )
         if not isinstance(table, dict):
             raise ConfigError(f"{where}: [{section}] must be a table, not {type(table).__name__}")
         for key in table:
             if key not in SCHEMA[section]:
                 close = difflib.get_close_matches(key, SCHEMA[section], n=1)
-                raise ConfigError(f"{where} [{section}]: unknown key '{key}'",
-                                  hint=f"did you mean '{close[0]}'?" if close
-                                  else f"[{section}] takes {', '.join(SCHEMA[section])}")
+                raise ConfigError(
+                    f"{where} [{section}]: unknown key '{key}'",
+                    hint=f"did you mean '{close[0]}'?" if close else f"[{section}] takes {', '.join(SCHEMA[section])}",
+                )
 
 
 def _require(table: dict, key: str, where: str):
@@ -113,14 +118,19 @@ def load_model_config(model: str | os.PathLike = DEFAULT_MODEL) -> ModelConfig:
         path = MODELS_DIR / f"{model}.toml"
     if not path.is_file():
         known = ", ".join(sorted(p.stem for p in MODELS_DIR.glob("*.toml")))
-        raise ConfigError(f"no model config at {path}", hint=f"use --model with one of: {known}, or a path to a .toml file")
+        raise ConfigError(
+            f"no model config at {path}", hint=f"use --model with one of: {known}, or a path to a .toml file"
+        )
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})", hint="fix the syntax") from exc
     where = str(path)
     _reject_unknown_keys(raw, where)
-    section = {k: _require(raw, k, where) for k in ("model", "source", "input", "output", "labels", "preprocess", "limits", "tolerance")}
+    section = {
+        k: _require(raw, k, where)
+        for k in ("model", "source", "input", "output", "labels", "preprocess", "limits", "tolerance")
+    }
     src = section["source"]
     kind = _require(src, "kind", where + " [source]")
     if kind == "file":
@@ -129,22 +139,30 @@ def load_model_config(model: str | os.PathLike = DEFAULT_MODEL) -> ModelConfig:
             src_path = path.parent / src_path
         source = Source(kind="file", path=src_path)
     elif kind == "generator":
-        source = Source(kind="generator", generator=_require(src, "generator", where + " [source]"),
-                        alpha=float(src.get("alpha", 1.0)), seed=int(src.get("seed", 0)))
+        source = Source(
+            kind="generator",
+            generator=_require(src, "generator", where + " [source]"),
+            alpha=float(src.get("alpha", 1.0)),
+            seed=int(src.get("seed", 0)),
+        )
     else:
         raise ConfigError(f"{where} [source]: kind must be 'generator' or 'file', not {kind!r}")
 
     shape = tuple(int(v) for v in _require(section["input"], "shape", where + " [input]"))
     layout = section["input"].get("layout", "NHWC")
     if layout != "NHWC" or len(shape) != 4 or shape[0] != 1 or shape[3] != 3:
-        raise ConfigError(f"{where} [input]: shape {list(shape)} layout {layout}: only NHWC [1, H, W, 3] inputs are supported")
+        raise ConfigError(
+            f"{where} [input]: shape {list(shape)} layout {layout}: only NHWC [1, H, W, 3] inputs are supported"
+        )
     pre = section["preprocess"]
     crop = float(_require(pre, "central_crop", where + " [preprocess]"))
     if not 0.0 < crop <= 1.0:
         raise ConfigError(f"{where} [preprocess]: central_crop must be in (0, 1], got {crop}")
     resize = _require(pre, "resize", where + " [preprocess]")
     if resize not in RESIZE_FILTERS:
-        raise ConfigError(f"{where} [preprocess]: resize {resize!r} is not supported (supported: {', '.join(RESIZE_FILTERS)})")
+        raise ConfigError(
+            f"{where} [preprocess]: resize {resize!r} is not supported (supported: {', '.join(RESIZE_FILTERS)})"
+        )
     mean = tuple(float(v) for v in _require(pre, "mean", where))
     std = tuple(float(v) for v in _require(pre, "std", where))
     if len(mean) != 3 or len(std) != 3 or any(s == 0 for s in std):
@@ -158,8 +176,10 @@ def load_model_config(model: str | os.PathLike = DEFAULT_MODEL) -> ModelConfig:
         raise ConfigError(f"{where} [labels]: label file {labels_path} does not exist")
     n_labels = len(labels_path.read_text(encoding="utf-8").splitlines())
     if offset < 0 or n_labels < classes + offset:
-        raise ConfigError(f"{where} [labels]: {labels_path.name} has {n_labels} lines, but {classes} classes "
-                          f"with offset {offset} need {classes + offset}")
+        raise ConfigError(
+            f"{where} [labels]: {labels_path.name} has {n_labels} lines, but {classes} classes "
+            f"with offset {offset} need {classes + offset}"
+        )
     lim = section["limits"]
     tol = section["tolerance"]
     return ModelConfig(

@@ -24,14 +24,18 @@ from toolchain.core.errors import InputError
 def decode_rgb8(image_bytes: bytes, cfg: ModelConfig) -> np.ndarray:
     """Decode JPEG/PNG bytes to an (H, W, 3) uint8 array, checking the config's limits from the header."""
     if len(image_bytes) > cfg.max_image_bytes:
-        raise InputError(f"image is {len(image_bytes)} bytes, over the limit of {cfg.max_image_bytes}",
-                         hint="send a smaller or more compressed image")
+        raise InputError(
+            f"image is {len(image_bytes)} bytes, over the limit of {cfg.max_image_bytes}",
+            hint="send a smaller or more compressed image",
+        )
     try:
         with Image.open(io.BytesIO(image_bytes)) as im:
             w, h = im.size
             if w == 0 or h == 0 or w > cfg.max_side or h > cfg.max_side or w * h > cfg.max_pixels:
-                raise InputError(f"image is {w}x{h}; accepted are 1..{cfg.max_side} per side and at most "
-                                 f"{cfg.max_pixels} pixels", hint="resize the image before sending it")
+                raise InputError(
+                    f"image is {w}x{h}; accepted are 1..{cfg.max_side} per side and at most {cfg.max_pixels} pixels",
+                    hint="resize the image before sending it",
+                )
             opened: Image.Image = im
             if opened.mode == "P" and "transparency" in opened.info:
                 opened = opened.convert("RGBA")
@@ -80,7 +84,7 @@ def normalise(pixels: np.ndarray, cfg: ModelConfig) -> np.ndarray:
 def rgb8_to_tensor(rgb: np.ndarray, cfg: ModelConfig) -> np.ndarray:
     """(h, w, 3) uint8 → the model's (1, H, W, 3) float32 input."""
     top, left, ch, cw = central_crop_box(rgb.shape[0], rgb.shape[1], cfg.central_crop)
-    cropped = rgb[top:top + ch, left:left + cw]
+    cropped = rgb[top : top + ch, left : left + cw]
     return normalise(resize_bilinear(cropped, cfg.height, cfg.width), cfg)[None, ...]
 
 
@@ -97,8 +101,10 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 def to_probabilities(output: np.ndarray, cfg: ModelConfig) -> np.ndarray:
     flat = np.asarray(output, dtype=np.float32).reshape(-1)
     if flat.size != cfg.classes:
-        raise InputError(f"model output has {flat.size} values, the config says {cfg.classes} classes",
-                         hint=f"fix [output] classes in {cfg.config_path.name}")
+        raise InputError(
+            f"model output has {flat.size} values, the config says {cfg.classes} classes",
+            hint=f"fix [output] classes in {cfg.config_path.name}",
+        )
     return flat if cfg.output_is_softmax else softmax(flat)
 
 

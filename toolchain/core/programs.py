@@ -32,8 +32,11 @@ class External:
     def require(self) -> str:
         """The path, or a clear error naming how to get it."""
         if not self.present():
-            how = ("run ./bootstrap.sh (it installs requirements-debian.txt)" if self.source == DEBIAN
-                   else "it comes with machines of this kind (rustup); install the rustup toolchain by hand elsewhere")
+            how = (
+                "run ./bootstrap.sh (it installs requirements-debian.txt)"
+                if self.source == DEBIAN
+                else "it comes with machines of this kind (rustup); install the rustup toolchain by hand elsewhere"
+            )
             raise StageError(f"{self.name} is missing ({self.path}; {self.why})", hint=how)
         return self.path
 
@@ -45,8 +48,7 @@ def _rustup() -> str:
 RUSTC = External("rustc", "/usr/bin/rustc", DEBIAN, "Debian's compiler, native and wasm32-wasip1 guest builds")
 CARGO = External("cargo", "/usr/bin/cargo", DEBIAN, "the guest builds")
 RUST_LLD = External("rust-lld", "/usr/bin/rust-lld", DEBIAN, "the linker rustc runs for wasm32-wasip1")
-RUST_STD_SOURCE = External("rust std source", "/usr/lib/rustlib/src/rust", DEBIAN,
-                           "-Zbuild-std for wasm32-wasip1")
+RUST_STD_SOURCE = External("rust std source", "/usr/lib/rustlib/src/rust", DEBIAN, "-Zbuild-std for wasm32-wasip1")
 WASI_LIBC = External("wasi-libc", "/usr/lib/wasm32-wasi/libc.a", DEBIAN, "the C library wasm guests link")
 WASI_CRT1 = External("wasi crt1", "/usr/lib/wasm32-wasi/crt1-command.o", DEBIAN, "the wasm guests' _start")
 WASM_OPT = External("wasm-opt", "/usr/bin/wasm-opt", DEBIAN, "binaryen: optimises the wasm guests")
@@ -57,11 +59,30 @@ LDD = External("ldd", "/usr/bin/ldd", DEBIAN, "finds the shared libraries the ON
 GNU_TIME = External("GNU time", "/usr/bin/time", DEBIAN, "peak RSS of benchmarked processes")
 GIT = External("git", "/usr/bin/git", DEBIAN, "the source revision in archives and the manifest; reproduce")
 CHROMIUM = External("chromium", "/usr/bin/chromium", DEBIAN, "renders the benchmark report in the tests")
-RUSTUP = External("rustup", _rustup(), BASE_IMAGE,
-                  "its nightly builds the wasm host and the fuzz targets, and installs cargo-fuzz and cargo-deny")
+RUSTUP = External(
+    "rustup",
+    _rustup(),
+    BASE_IMAGE,
+    "its nightly builds the wasm host and the fuzz targets, and installs cargo-fuzz and cargo-deny",
+)
 
-ALL: tuple[External, ...] = (RUSTC, CARGO, RUST_LLD, RUST_STD_SOURCE, WASI_LIBC, WASI_CRT1, WASM_OPT, WASM_STRIP,
-                             PODMAN, RUNC, LDD, GNU_TIME, GIT, CHROMIUM, RUSTUP)
+ALL: tuple[External, ...] = (
+    RUSTC,
+    CARGO,
+    RUST_LLD,
+    RUST_STD_SOURCE,
+    WASI_LIBC,
+    WASI_CRT1,
+    WASM_OPT,
+    WASM_STRIP,
+    PODMAN,
+    RUNC,
+    LDD,
+    GNU_TIME,
+    GIT,
+    CHROMIUM,
+    RUSTUP,
+)
 
 
 def debian_owner(path: str) -> str | None:
@@ -88,9 +109,23 @@ def debian_closure(packages: list[str]) -> set[str]:
     recommends (bootstrap.sh's --no-install-recommends)."""
     if not packages:
         return set()
-    out = subprocess.run(["apt-cache", "depends", "--recurse", "--no-recommends", "--no-suggests", "--no-conflicts",
-                          "--no-breaks", "--no-replaces", "--no-enhances", *packages],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [
+            "apt-cache",
+            "depends",
+            "--recurse",
+            "--no-recommends",
+            "--no-suggests",
+            "--no-conflicts",
+            "--no-breaks",
+            "--no-replaces",
+            "--no-enhances",
+            *packages,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     names = set(packages)
     for line in out.splitlines():
         entry = line.strip()

@@ -1,17 +1,17 @@
 """Runs under a venv holding exactly one wasmtime version (stdlib + wasmtime only; works with 0.23 and 50).
 
-  python wasmtime_worker.py serialize IN.wasm OUT.cwasm [--simd] [--cpu-flag F ...]
-      compile ahead of time with that version; with --cpu-flag, for a declared CPU baseline
-  python wasmtime_worker.py serve MODULE.cwasm|MODULE.wasm [--simd] [--cpu-flag F ...]
-      one job per stdin line, {"mode": "abi" | "cli", "request_b64": …}, one answer per stdout line:
-      abi: the OpenWhisk wasm:0.1 executor's call sequence: a fresh instance;
-           wasm_memory_buffer_allocate_space(len); the params JSON written at
-           get_wasm_memory_buffer_pointer(); _start with argv = [len] (no program name); the answer read
-           from get_wasm_memory_buffer_pointer()/get_wasm_memory_buffer_len() → {"abi": answer}
-      cli: the same module as a WASI command, argv = [classify, --debug], request on stdin
-           → {"exit": code, "stdout": text}
-      Every answer also carries "ms": the job's wall time; the first also "phases_ms": interpreter +
-      `import wasmtime`, deserialize, since this script started (for the benchmark's cold-start phases).
+python wasmtime_worker.py serialize IN.wasm OUT.cwasm [--simd] [--cpu-flag F ...]
+    compile ahead of time with that version; with --cpu-flag, for a declared CPU baseline
+python wasmtime_worker.py serve MODULE.cwasm|MODULE.wasm [--simd] [--cpu-flag F ...]
+    one job per stdin line, {"mode": "abi" | "cli", "request_b64": …}, one answer per stdout line:
+    abi: the OpenWhisk wasm:0.1 executor's call sequence: a fresh instance;
+         wasm_memory_buffer_allocate_space(len); the params JSON written at
+         get_wasm_memory_buffer_pointer(); _start with argv = [len] (no program name); the answer read
+         from get_wasm_memory_buffer_pointer()/get_wasm_memory_buffer_len() → {"abi": answer}
+    cli: the same module as a WASI command, argv = [classify, --debug], request on stdin
+         → {"exit": code, "stdout": text}
+    Every answer also carries "ms": the job's wall time; the first also "phases_ms": interpreter +
+    `import wasmtime`, deserialize, since this script started (for the benchmark's cold-start phases).
 """
 
 from __future__ import annotations

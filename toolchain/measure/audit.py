@@ -36,8 +36,18 @@ def ensure_cargo_deny() -> None:
 
 
 def deny_workspace(name: str, root: Path, policy: Path = POLICY) -> AuditResult:
-    cmd = nightly_command("cargo", "deny", "--manifest-path", str(root / "Cargo.toml"), "--locked",
-                          "--config", str(policy), "check", "--hide-inclusion-graph", *CHECKS)
+    cmd = nightly_command(
+        "cargo",
+        "deny",
+        "--manifest-path",
+        str(root / "Cargo.toml"),
+        "--locked",
+        "--config",
+        str(policy),
+        "check",
+        "--hide-inclusion-graph",
+        *CHECKS,
+    )
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     return AuditResult(name, proc.returncode == 0, proc.stderr.strip())
 
@@ -53,8 +63,9 @@ def audit_dependencies(policy: Path = POLICY) -> list[AuditResult]:
         log.info(f"audit {r.workspace}: {'ok' if r.ok else 'FAILED'} ({', '.join(CHECKS)})")
     failed = [r for r in results if not r.ok]
     if failed:
-        raise StageError("dependency policy violated:\n" + "\n".join(f"[{r.workspace}]\n{r.report[-3000:]}"
-                                                                    for r in failed),
-                         hint=f"replace the dependency, or extend {POLICY.relative_to(GUEST_DIR.parent)} "
-                              "if the licence is acceptable")
+        raise StageError(
+            "dependency policy violated:\n" + "\n".join(f"[{r.workspace}]\n{r.report[-3000:]}" for r in failed),
+            hint=f"replace the dependency, or extend {POLICY.relative_to(GUEST_DIR.parent)} "
+            "if the licence is acceptable",
+        )
     return results

@@ -112,22 +112,28 @@ def corpus_dir(target: str) -> Path:
 
 def fuzz_env(cfg: ModelConfig, dist: DistLayout) -> dict[str, str]:
     env = reproducible_cargo_env()
-    env.update({"GUEST_MODEL_CONFIG": str(cfg.config_path),
-                "GUEST_MODEL_FILE": str(stable_model_copy(dist.onnx(cfg.name))),
-                "CARGO_TERM_PROGRESS_WHEN": "never"})
+    env.update(
+        {
+            "GUEST_MODEL_CONFIG": str(cfg.config_path),
+            "GUEST_MODEL_FILE": str(stable_model_copy(dist.onnx(cfg.name))),
+            "CARGO_TERM_PROGRESS_WHEN": "never",
+        }
+    )
     return env
 
 
 def _cargo_fuzz(*args: str) -> list[str]:
-    return nightly_command("cargo", "fuzz", *args, "--fuzz-dir", str(FUZZ_DIR),
-                           "--target-dir", str(CACHE_DIR / "cargo-target" / "fuzz"))
+    return nightly_command(
+        "cargo", "fuzz", *args, "--fuzz-dir", str(FUZZ_DIR), "--target-dir", str(CACHE_DIR / "cargo-target" / "fuzz")
+    )
 
 
 def build_fuzz_targets(cfg: ModelConfig, dist: DistLayout) -> None:
     ensure_cargo_fuzz()
     with log.step("cargo fuzz build (AddressSanitizer, coverage instrumentation)"):
-        proc = subprocess.run(_cargo_fuzz("build"), cwd=GUEST_DIR, env=fuzz_env(cfg, dist), capture_output=True,
-                              text=True)
+        proc = subprocess.run(
+            _cargo_fuzz("build"), cwd=GUEST_DIR, env=fuzz_env(cfg, dist), capture_output=True, text=True
+        )
     if proc.returncode != 0:
         raise StageError(f"cargo fuzz build failed:\n{proc.stderr[-3000:]}")
 
@@ -142,11 +148,14 @@ def parse_libfuzzer_log(text: str) -> dict:
     statuses = _STATUS.findall(text)
     stats = {k: int(v) for k, v in _STAT.findall(text)}
     last = statuses[-1] if statuses else ("0", "0", "0")
-    return {"executions": stats.get("number_of_executed_units", int(last[0])),
-            "execs_per_second": stats.get("average_exec_per_sec", 0),
-            "coverage": int(last[1]), "corpus_inputs": int(last[2]),
-            "peak_rss_mb": stats.get("peak_rss_mb", 0),
-            "findings": tuple(_FINDING.findall(text))}
+    return {
+        "executions": stats.get("number_of_executed_units", int(last[0])),
+        "execs_per_second": stats.get("average_exec_per_sec", 0),
+        "coverage": int(last[1]),
+        "corpus_inputs": int(last[2]),
+        "peak_rss_mb": stats.get("peak_rss_mb", 0),
+        "findings": tuple(_FINDING.findall(text)),
+    }
 
 
 def fuzz_target(cfg: ModelConfig, dist: DistLayout, target: str, seconds: int) -> FuzzResult:
@@ -160,12 +169,19 @@ def fuzz_target(cfg: ModelConfig, dist: DistLayout, target: str, seconds: int) -
         write_atomic(seeds / name, data)
     findings = dist.root / "fuzz" / "findings" / target
     findings.mkdir(parents=True, exist_ok=True)
-    libfuzzer_args = [f"-max_total_time={seconds}", f"-max_len={MAX_INPUT_BYTES}", f"-timeout={INPUT_TIMEOUT_S}",
-                      f"-rss_limit_mb={RSS_LIMIT_MB}", "-print_final_stats=1", f"-artifact_prefix={findings}/"]
+    libfuzzer_args = [
+        f"-max_total_time={seconds}",
+        f"-max_len={MAX_INPUT_BYTES}",
+        f"-timeout={INPUT_TIMEOUT_S}",
+        f"-rss_limit_mb={RSS_LIMIT_MB}",
+        "-print_final_stats=1",
+        f"-artifact_prefix={findings}/",
+    ]
     cmd = _cargo_fuzz("run", target) + [str(corpus), str(seeds), "--", *libfuzzer_args]
     with log.step(f"cargo fuzz run {target} for {seconds} s"):
-        proc = subprocess.run(cmd, cwd=GUEST_DIR, env=fuzz_env(cfg, dist), capture_output=True, text=True,
-                              timeout=seconds + 1800)
+        proc = subprocess.run(
+            cmd, cwd=GUEST_DIR, env=fuzz_env(cfg, dist), capture_output=True, text=True, timeout=seconds + 1800
+        )
     write_atomic(dist.root / "fuzz" / f"{target}.log", proc.stderr.encode())
     parsed = parse_libfuzzer_log(proc.stderr)
     if proc.returncode != 0 and not parsed["findings"]:
@@ -173,24 +189,32 @@ def fuzz_target(cfg: ModelConfig, dist: DistLayout, target: str, seconds: int) -
     return FuzzResult(target=target, seconds=seconds, command=" ".join(cmd), **parsed)
 
 
-def run_fuzzing(cfg: ModelConfig, dist: DistLayout, targets: tuple[str, ...] = TARGETS,
-                seconds: int = 60) -> list[FuzzResult]:
+def run_fuzzing(
+    cfg: ModelConfig, dist: DistLayout, targets: tuple[str, ...] = TARGETS, seconds: int = 60
+) -> list[FuzzResult]:
     """Build and fuzz each target; write dist/fuzz/results.json; raise if any target found something."""
     problem = fuzz_problem()
     if problem:
         raise StageError(problem, hint="cargo fuzz needs the rustup nightly (see README)")
     build_fuzz_targets(cfg, dist)
     results = [fuzz_target(cfg, dist, t, seconds) for t in targets]
-    report = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cargo_fuzz": CARGO_FUZZ_VERSION,
-              "results": [asdict(r) for r in results]}
+    report = {
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "cargo_fuzz": CARGO_FUZZ_VERSION,
+        "results": [asdict(r) for r in results],
+    }
     write_atomic(dist.root / "fuzz" / "results.json", canonical_json(report))
     for r in results:
-        log.info(f"fuzz {r.target}: {r.executions:,} inputs in {r.seconds} s ({r.execs_per_second:,}/s), "
-                 f"coverage {r.coverage} edges, corpus {r.corpus_inputs}, peak RSS {r.peak_rss_mb} MB, "
-                 f"{len(r.findings)} findings")
+        log.info(
+            f"fuzz {r.target}: {r.executions:,} inputs in {r.seconds} s ({r.execs_per_second:,}/s), "
+            f"coverage {r.coverage} edges, corpus {r.corpus_inputs}, peak RSS {r.peak_rss_mb} MB, "
+            f"{len(r.findings)} findings"
+        )
     found = [f for r in results for f in r.findings]
     if found:
-        raise StageError(f"fuzzing found {len(found)} failing inputs: {', '.join(found)}",
-                         hint="reproduce with `cargo fuzz run TARGET FILE` in guest/, fix, then add the input to "
-                              "tests/bad_inputs.py")
+        raise StageError(
+            f"fuzzing found {len(found)} failing inputs: {', '.join(found)}",
+            hint="reproduce with `cargo fuzz run TARGET FILE` in guest/, fix, then add the input to "
+            "tests/bad_inputs.py",
+        )
     return results

@@ -31,10 +31,12 @@ class LoadSettings:
 
 
 def bad_values(image: bytes) -> list[dict]:
-    return [{"image": base64.b64encode(image[: len(image) // 2]).decode()},  # truncated
-            {"image": "!!! not base64 !!!"},
-            {"image": base64.b64encode(b"plain text, not an image").decode()},
-            {"picture": "missing field"}]
+    return [
+        {"image": base64.b64encode(image[: len(image) // 2]).decode()},  # truncated
+        {"image": "!!! not base64 !!!"},
+        {"image": base64.b64encode(b"plain text, not an image").decode()},
+        {"picture": "missing field"},
+    ]
 
 
 def run_load(cfg: ModelConfig, dist: DistLayout, s: LoadSettings) -> dict:
@@ -95,17 +97,30 @@ def run_load(cfg: ModelConfig, dist: DistLayout, s: LoadSettings) -> dict:
     # the allocator returns memory lazily, so RSS fluctuates: a leak shows as the end above every early peak
     early = [mb for _, mb in rss_samples[: max(1, len(rss_samples) // 2)]]
     growth = rss_samples[-1][1] - max(early)
-    result: dict[str, Any] = {"target": s.target, "seconds": s.seconds, "warm_up_s": round(warm_up, 1), "clients": s.clients, "requests": counts,
-              "failed": len(failures), "failures": failures[:10], "latency_ms": summarize(latencies, keep_samples=False),
-              "rss_mb": rss_samples, "rss_growth_mb": round(growth, 1),
-              "ok": not failures and growth < RSS_GROWTH_LIMIT_MB}
+    result: dict[str, Any] = {
+        "target": s.target,
+        "seconds": s.seconds,
+        "warm_up_s": round(warm_up, 1),
+        "clients": s.clients,
+        "requests": counts,
+        "failed": len(failures),
+        "failures": failures[:10],
+        "latency_ms": summarize(latencies, keep_samples=False),
+        "rss_mb": rss_samples,
+        "rss_growth_mb": round(growth, 1),
+        "ok": not failures and growth < RSS_GROWTH_LIMIT_MB,
+    }
     write_atomic(dist.root / "load" / f"{s.target}.json", canonical_json(result))
-    log.info(f"load: {counts['good']} good + {counts['bad']} bad requests, {len(failures)} failed, "
-             f"p50 {result['latency_ms']['median']:.1f} ms, p99 {result['latency_ms']['p99']:.1f} ms, "
-             f"RSS {rss_samples[0][1]:.0f} → {rss_samples[-1][1]:.0f} MB")
+    log.info(
+        f"load: {counts['good']} good + {counts['bad']} bad requests, {len(failures)} failed, "
+        f"p50 {result['latency_ms']['median']:.1f} ms, p99 {result['latency_ms']['p99']:.1f} ms, "
+        f"RSS {rss_samples[0][1]:.0f} → {rss_samples[-1][1]:.0f} MB"
+    )
     if not result["ok"]:
-        raise StageError(f"load test failed: {len(failures)} failures, RSS grew {growth:.1f} MB "
-                         f"(limit {RSS_GROWTH_LIMIT_MB}); see {dist.root / 'load' / (s.target + '.json')}")
+        raise StageError(
+            f"load test failed: {len(failures)} failures, RSS grew {growth:.1f} MB "
+            f"(limit {RSS_GROWTH_LIMIT_MB}); see {dist.root / 'load' / (s.target + '.json')}"
+        )
     return result
 
 

@@ -76,28 +76,52 @@ def plan_actions(cfg: ModelConfig, dist: DistLayout) -> list[ActionPlan]:
     image = largest_accepted_image(cfg)
     request = {"image": base64.b64encode(image).decode()}
     if len(json.dumps(request)) > PAYLOAD_LIMIT:
-        raise StageError(f"the largest image the config accepts is {len(json.dumps(request)):,} bytes as a "
-                         f"request, over OpenWhisk's {PAYLOAD_LIMIT:,}-byte payload limit",
-                         hint="lower limits.max_image_bytes in the model config")
+        raise StageError(
+            f"the largest image the config accepts is {len(json.dumps(request)):,} bytes as a "
+            f"request, over OpenWhisk's {PAYLOAD_LIMIT:,}-byte payload limit",
+            hint="lower limits.max_image_bytes in the model config",
+        )
     what = f"{len(image):,}-byte JPEG at {cfg.max_pixels:,} pixels"
     base = cfg.name.replace(".", "_")
     plans = []
     with log.step("peak memory of each action"):
         for name, artifact, how, measure, reference in (
-            (f"{base}-wasm", wasm01_zip_path(cfg.name, dist), "wasm:0.1",
-             lambda: measure_wasm01_peak_mb(cfg, dist, request), None),
-            (f"{base}-exec", exec_zip_path(cfg.name, dist), "native",
-             lambda: measure_exec_peak_mb(exec_zip_path(cfg.name, dist), request), None),
-            (f"{base}-container", image_path(cfg.name, dist), "docker",
-             lambda: measure_server_peak_mb(native_cli_path(cfg.name, dist), request), image_reference(cfg)),
-            (f"{base}-onnxruntime", image_path(cfg.name, dist, "onnxruntime"), "docker",
-             lambda: measure_server_peak_mb(native_cli_path(cfg.name, dist, ENGINES["onnxruntime"].variant), request),
-             image_reference(cfg, "onnxruntime")),
+            (
+                f"{base}-wasm",
+                wasm01_zip_path(cfg.name, dist),
+                "wasm:0.1",
+                lambda: measure_wasm01_peak_mb(cfg, dist, request),
+                None,
+            ),
+            (
+                f"{base}-exec",
+                exec_zip_path(cfg.name, dist),
+                "native",
+                lambda: measure_exec_peak_mb(exec_zip_path(cfg.name, dist), request),
+                None,
+            ),
+            (
+                f"{base}-container",
+                image_path(cfg.name, dist),
+                "docker",
+                lambda: measure_server_peak_mb(native_cli_path(cfg.name, dist), request),
+                image_reference(cfg),
+            ),
+            (
+                f"{base}-onnxruntime",
+                image_path(cfg.name, dist, "onnxruntime"),
+                "docker",
+                lambda: measure_server_peak_mb(
+                    native_cli_path(cfg.name, dist, ENGINES["onnxruntime"].variant), request
+                ),
+                image_reference(cfg, "onnxruntime"),
+            ),
         ):
             if not artifact.is_file():
                 raise StageError(f"{artifact} missing", hint=f"run `invoke package --model {cfg.name}`")
             peak = measure()
-            plans.append(ActionPlan(name, artifact.name, how, round(peak, 1), memory_limit_mb(peak, name), what,
-                                    reference))
+            plans.append(
+                ActionPlan(name, artifact.name, how, round(peak, 1), memory_limit_mb(peak, name), what, reference)
+            )
             log.info(f"deploy: {name} peaks at {peak:.0f} MB -> memory limit {plans[-1].memory_mb} MB")
     return plans

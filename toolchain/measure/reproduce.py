@@ -29,19 +29,22 @@ def digests(manifest: Path) -> dict[str, str]:
 def rebuild_elsewhere(model: str, head: str) -> Path:
     """Clone ``head`` into a temp dir and run `invoke build package` there with fresh caches; return its
     manifest."""
-    status = subprocess.run([GIT.path, "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
-                            capture_output=True, text=True).stdout
+    status = subprocess.run(
+        [GIT.path, "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT, capture_output=True, text=True
+    ).stdout
     if status.strip():
         log.info("warning: the working tree has uncommitted changes; the second build uses the commit only")
     root = Path(tempfile.mkdtemp(prefix="mib-rebuild-"))
     clone = root / "src"
     subprocess.run([GIT.path, "clone", "-q", str(REPO_ROOT), str(clone)], check=True)
     subprocess.run([GIT.path, "checkout", "-q", head], cwd=clone, check=True)
-    env = {**os.environ, "MIB_DIST": str(root / "dist"), "MIB_CACHE": str(root / "cache"),
-           "PIP_NO_CACHE_DIR": "0"}
+    env = {**os.environ, "MIB_DIST": str(root / "dist"), "MIB_CACHE": str(root / "cache"), "PIP_NO_CACHE_DIR": "0"}
     with log.step(f"second clean build of {head[:12]} in {clone}"):
-        proc = subprocess.run([sys.executable, "-m", "invoke", "build", "--model", model, "package", "--model", model,
-                               "--no-measure"], cwd=clone, env=env)
+        proc = subprocess.run(
+            [sys.executable, "-m", "invoke", "build", "--model", model, "package", "--model", model, "--no-measure"],
+            cwd=clone,
+            env=env,
+        )
     if proc.returncode != 0:
         raise StageError(f"the second build failed (exit {proc.returncode}); its tree is kept at {root}")
     return root / "dist" / "manifest.json"
@@ -54,16 +57,21 @@ def _packaged_revision(manifest: Path) -> str | None:
 def verify_reproducible(model: str, dist: DistLayout) -> dict:
     """Compare dist/ (built and packaged at HEAD) with a second clean build of HEAD; write the report to
     dist/reproducible.json."""
-    head = subprocess.run([GIT.path, "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
-                          check=True).stdout.strip()
+    head = subprocess.run(
+        [GIT.path, "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
     if _packaged_revision(dist.manifest) != head:
-        raise StageError(f"{dist.manifest} was not packaged at HEAD ({head[:12]})",
-                         hint="run `invoke build package` first, and leave dist/ alone while this runs")
+        raise StageError(
+            f"{dist.manifest} was not packaged at HEAD ({head[:12]})",
+            hint="run `invoke build package` first, and leave dist/ alone while this runs",
+        )
     second = rebuild_elsewhere(model, head)
     # Read now: dist/ must still be the build of HEAD after the hour the second build takes.
     if _packaged_revision(dist.manifest) != head:
-        raise StageError(f"{dist.manifest} changed to another commit while the second build ran",
-                         hint=f"compare again by hand with {second}")
+        raise StageError(
+            f"{dist.manifest} changed to another commit while the second build ran",
+            hint=f"compare again by hand with {second}",
+        )
     report = {"revision": head, **compare(digests(dist.manifest), digests(second))}
     write_atomic(dist.root / "reproducible.json", canonical_json(report))
     return report
@@ -77,7 +85,8 @@ def compare(first: dict[str, str], second: dict[str, str]) -> dict:
     if only_in_one:
         log.info(f"note: only in one build: {', '.join(only_in_one)}")
     if differ:
-        raise DivergenceError(f"builds differ: {len(differ)} of {report['compared']} artifacts differ: "
-                              f"{', '.join(differ)}")
+        raise DivergenceError(
+            f"builds differ: {len(differ)} of {report['compared']} artifacts differ: {', '.join(differ)}"
+        )
     log.info(f"reproducible: {report['compared']} artifacts byte-identical across two clean builds")
     return report

@@ -79,7 +79,9 @@ def check_runtime(rt, goldens, cfg: ModelConfig) -> RuntimeParity:
         result.top1_agree += top1
         result.top5_agree += top5
         if not top1:
-            result.failures.append(f"{g.name}: top-1 {got['index']} ({got['label']}) != TF's {want['index']} ({want['label']})")
+            result.failures.append(
+                f"{g.name}: top-1 {got['index']} ({got['label']}) != TF's {want['index']} ({want['label']})"
+            )
         if d_image > cfg.image_tolerance:
             result.failures.append(f"{g.name}: image max |Δp| {d_image:.2e} > {cfg.image_tolerance:g}")
     return result
@@ -108,16 +110,23 @@ def verify(cfg: ModelConfig, dist: DistLayout, runtimes: list[str] | None = None
 
 
 def format_table(report: dict) -> str:
-    head = (f"{'runtime':<18} {'tensor max|Δp|':>15} {'image max|Δp|':>14} {'decode':>7} {'resize':>8} "
-            f"{'top-1':>7} {'top-5':>7}  status")
-    lines = [f"verify {report['model']}: {report['goldens']} goldens vs TensorFlow "
-             f"(tolerance tensor {report['tolerance']['tensor_max_abs']:g}, image {report['tolerance']['image_max_abs']:g})",
-             head, "-" * len(head)]
+    head = (
+        f"{'runtime':<18} {'tensor max|Δp|':>15} {'image max|Δp|':>14} {'decode':>7} {'resize':>8} "
+        f"{'top-1':>7} {'top-5':>7}  status"
+    )
+    lines = [
+        f"verify {report['model']}: {report['goldens']} goldens vs TensorFlow "
+        f"(tolerance tensor {report['tolerance']['tensor_max_abs']:g}, image {report['tolerance']['image_max_abs']:g})",
+        head,
+        "-" * len(head),
+    ]
     for r in report["runtimes"]:
         dec = "-" if r["decode_max_abs"] is None else str(r["decode_max_abs"])
         res = "-" if r["resize_max_abs"] is None else f"{r['resize_max_abs']:.1e}"
-        lines.append(f"{r['runtime']:<18} {r['tensor_max_abs']:>15.2e} {r['image_max_abs']:>14.2e} {dec:>7} {res:>8} "
-                     f"{r['top1_agree']:>3}/{r['cases']:<3} {r['top5_agree']:>3}/{r['cases']:<3}  {'ok' if r['ok'] else 'DIVERGES'}")
+        lines.append(
+            f"{r['runtime']:<18} {r['tensor_max_abs']:>15.2e} {r['image_max_abs']:>14.2e} {dec:>7} {res:>8} "
+            f"{r['top1_agree']:>3}/{r['cases']:<3} {r['top5_agree']:>3}/{r['cases']:<3}  {'ok' if r['ok'] else 'DIVERGES'}"
+        )
         lines.extend(f"    ✗ {f}" for f in r["failures"])
     for name, why in report["unavailable"].items():
         lines.append(f"{name:<18} {'skipped':>15}  ({why})")
@@ -127,8 +136,10 @@ def format_table(report: dict) -> str:
 def raise_on_divergence(report: dict) -> None:
     if not report["ok"]:
         bad = ", ".join(r["runtime"] for r in report["runtimes"] if not r["ok"])
-        raise DivergenceError(f"runtimes diverge from TensorFlow beyond tolerance: {bad}",
-                              hint="see the table above for the goldens and deltas")
+        raise DivergenceError(
+            f"runtimes diverge from TensorFlow beyond tolerance: {bad}",
+            hint="see the table above for the goldens and deltas",
+        )
 
 
 def report_json(report: dict) -> str:

@@ -22,8 +22,14 @@ def source_date_epoch() -> int:
     if "SOURCE_DATE_EPOCH" in os.environ:
         return int(os.environ["SOURCE_DATE_EPOCH"])
     try:
-        out = subprocess.run([GIT.path, "log", "-1", "--format=%ct"], cwd=REPO_ROOT, capture_output=True, text=True,
-                             check=True, timeout=30).stdout.strip()
+        out = subprocess.run(
+            [GIT.path, "log", "-1", "--format=%ct"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        ).stdout.strip()
         return int(out)
     except (OSError, subprocess.SubprocessError, ValueError):
         return 0
@@ -32,8 +38,9 @@ def source_date_epoch() -> int:
 def source_revision() -> str:
     """The commit being built (for image labels); "unknown" outside a git checkout."""
     try:
-        return subprocess.run([GIT.path, "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
-                              check=True, timeout=30).stdout.strip()
+        return subprocess.run(
+            [GIT.path, "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True, timeout=30
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 

@@ -57,19 +57,25 @@ def largest_accepted_image(cfg: ModelConfig) -> bytes:
 def memory_limit_mb(peak_mb: float, what: str) -> int:
     wanted = math.ceil(peak_mb * MEMORY_HEADROOM / 32) * 32
     if wanted > MEMORY_MAX_MB:
-        raise StageError(f"the {what} peaks at {peak_mb:.0f} MB; with {MEMORY_HEADROOM}x headroom it needs "
-                         f"{wanted} MB, over OpenWhisk's {MEMORY_MAX_MB} MB action limit",
-                         hint="lower limits.max_pixels in the model config, or raise the invoker's memory limit")
+        raise StageError(
+            f"the {what} peaks at {peak_mb:.0f} MB; with {MEMORY_HEADROOM}x headroom it needs "
+            f"{wanted} MB, over OpenWhisk's {MEMORY_MAX_MB} MB action limit",
+            hint="lower limits.max_pixels in the model config, or raise the invoker's memory limit",
+        )
     return max(MEMORY_MIN_MB, wanted)
 
 
 def wskdeploy_yaml(cfg: ModelConfig, plans: list[ActionPlan]) -> str:
-    lines = [f"# wskdeploy manifest for {cfg.name}, written by `invoke package`.",
-             "# Memory limits: measured peak RSS on the largest accepted image x "
-             f"{MEMORY_HEADROOM}, rounded up to 32 MB.",
-             "# The container actions need their images in a registry the invokers can pull from:"]
-    lines += [f"#   podman load -i {p.artifact} && podman push {p.image} <registry>/{p.image}"
-              for p in plans if p.how == "docker"]
+    lines = [
+        f"# wskdeploy manifest for {cfg.name}, written by `invoke package`.",
+        f"# Memory limits: measured peak RSS on the largest accepted image x {MEMORY_HEADROOM}, rounded up to 32 MB.",
+        "# The container actions need their images in a registry the invokers can pull from:",
+    ]
+    lines += [
+        f"#   podman load -i {p.artifact} && podman push {p.image} <registry>/{p.image}"
+        for p in plans
+        if p.how == "docker"
+    ]
     lines += ["packages:", "  mobilenet:", "    actions:"]
     for p in plans:
         lines += [f"      {p.name}:  # peak {p.peak_rss_mb} MB"]
@@ -84,11 +90,17 @@ def wskdeploy_yaml(cfg: ModelConfig, plans: list[ActionPlan]) -> str:
 
 
 def wsk_commands(plans: list[ActionPlan]) -> str:
-    out = ["#!/bin/sh", "# The wsk commands for these actions (written by `invoke package`). Run from this directory.",
-           "set -eu"]
+    out = [
+        "#!/bin/sh",
+        "# The wsk commands for these actions (written by `invoke package`). Run from this directory.",
+        "set -eu",
+    ]
     for p in plans:
-        flags = {"wasm:0.1": f"{p.artifact} --kind wasm:0.1", "native": f"{p.artifact} --native",
-                 "docker": f"--docker {p.image}"}[p.how]
+        flags = {
+            "wasm:0.1": f"{p.artifact} --kind wasm:0.1",
+            "native": f"{p.artifact} --native",
+            "docker": f"--docker {p.image}",
+        }[p.how]
         out.append(f"wsk action update {p.name} {flags} --memory {p.memory_mb} --timeout {TIMEOUT_MS}")
     return "\n".join(out) + "\n"
 
@@ -105,6 +117,8 @@ def write_deploy_files(cfg: ModelConfig, dist: DistLayout, plans: list[ActionPla
 
 def artifacts(model: str, dist: DistLayout) -> list[Artifact]:
     paths = deploy_paths(model, dist)
-    return [Artifact(paths["wskdeploy"], "wskdeploy-manifest", model),
-            Artifact(paths["commands"], "wsk-commands", model),
-            Artifact(paths["plan"], "openwhisk-actions", model)]
+    return [
+        Artifact(paths["wskdeploy"], "wskdeploy-manifest", model),
+        Artifact(paths["commands"], "wsk-commands", model),
+        Artifact(paths["plan"], "openwhisk-actions", model),
+    ]

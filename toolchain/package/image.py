@@ -58,8 +58,9 @@ def image_files(cfg: ModelConfig, dist: DistLayout, engine: str) -> list[Entry]:
         library = onnxruntime_library_path(cfg.name, dist)
         files.append(Entry(f"{Path(BINARY_IN_IMAGE).parent}/{library.name}", library.read_bytes(), 0o644))
         # At the paths ldd names (the loader's default directories), file contents behind any symlink.
-        files += [Entry(str(lib).lstrip("/"), lib.resolve().read_bytes(), 0o755)
-                  for lib in shared_libraries(binary, library)]
+        files += [
+            Entry(str(lib).lstrip("/"), lib.resolve().read_bytes(), 0o755) for lib in shared_libraries(binary, library)
+        ]
     return files
 
 
@@ -72,7 +73,7 @@ def image_spec(cfg: ModelConfig, files: list[Entry], epoch: int, engine: str = "
         labels={
             "org.opencontainers.image.title": f"{cfg.name} OpenWhisk action",
             "org.opencontainers.image.description": f"{cfg.description} - OpenWhisk action-container protocol "
-                                                    f"on port {ACTION_PORT}, {ENGINES[engine].description}",
+            f"on port {ACTION_PORT}, {ENGINES[engine].description}",
             "org.opencontainers.image.version": project_version(),
             "org.opencontainers.image.revision": source_revision(),
             "org.opencontainers.image.created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch)),
@@ -100,7 +101,17 @@ def artifacts(model: str, dist: DistLayout) -> list[Artifact]:
             ref = image_reference(load_model_config(model), engine.name)
         except ConfigError:  # a model in dist/ whose config is not in models/: still list the image
             ref = None
-        found.append(Artifact(path, "oci-image", model, target=NATIVE_TARGET, runtime="openwhisk-blackbox",
-                              cpu_baseline=VARIANTS[engine.variant].cpu_baseline, features=(),
-                              image_id=archive_image_id(path), image_reference=ref))
+        found.append(
+            Artifact(
+                path,
+                "oci-image",
+                model,
+                target=NATIVE_TARGET,
+                runtime="openwhisk-blackbox",
+                cpu_baseline=VARIANTS[engine.variant].cpu_baseline,
+                features=(),
+                image_id=archive_image_id(path),
+                image_reference=ref,
+            )
+        )
     return found

@@ -28,11 +28,15 @@ SCHEMA_VERSION = 1
 ARTIFACT_STAGES = (guest, aot, zips, image, deploy, preinit, host)
 
 PYTHON_TOOLS = ("tensorflow-cpu", "keras", "tf2onnx", "onnx", "onnxruntime", "tract", "wasmtime", "numpy", "pillow")
-COMMAND_TOOLS = {"rustc": [programs.RUSTC.path, "--version"], "cargo": [programs.CARGO.path, "--version"],
-                 "wasm-opt": [programs.WASM_OPT.path, "--version"], "wasm-strip": [programs.WASM_STRIP.path, "--version"],
-                 "podman": [programs.PODMAN.path, "--version"],
-                 "rustc-host": [programs.RUSTUP.path, "run", HOST_TOOLCHAIN, "rustc", "--version"],
-                 "chromium": [programs.CHROMIUM.path, "--version"]}
+COMMAND_TOOLS = {
+    "rustc": [programs.RUSTC.path, "--version"],
+    "cargo": [programs.CARGO.path, "--version"],
+    "wasm-opt": [programs.WASM_OPT.path, "--version"],
+    "wasm-strip": [programs.WASM_STRIP.path, "--version"],
+    "podman": [programs.PODMAN.path, "--version"],
+    "rustc-host": [programs.RUSTUP.path, "run", HOST_TOOLCHAIN, "rustc", "--version"],
+    "chromium": [programs.CHROMIUM.path, "--version"],
+}
 
 
 def tool_versions() -> dict:
@@ -53,8 +57,11 @@ def tool_versions() -> dict:
 
 def artifacts_for_model(model: str, dist: DistLayout) -> list[Artifact]:
     """Every artifact of ``model`` that exists in dist/, as each stage lays it out."""
-    found = [Artifact(dist.frozen_pb(model), "frozen-pb", model), Artifact(dist.onnx(model), "onnx", model),
-             Artifact(dist.golden_dir(model) / "index.json", "golden-set", model)]
+    found = [
+        Artifact(dist.frozen_pb(model), "frozen-pb", model),
+        Artifact(dist.onnx(model), "onnx", model),
+        Artifact(dist.golden_dir(model) / "index.json", "golden-set", model),
+    ]
     for stage in ARTIFACT_STAGES:
         found += stage.artifacts(model, dist)
     return [a for a in found if a.path.is_file()]
@@ -73,14 +80,22 @@ def build_manifest(dist: DistLayout) -> dict:
             cfg_path = str(load_model_config(name).config_path.relative_to(REPO_ROOT))
         except Exception:
             cfg_path = None
-        models[name] = {"config": cfg_path, "pb_sha256": sha256_file(dist.frozen_pb(name)),
-                        **{k: facts[k] for k in ("parameters", "macs") if k in facts}}
+        models[name] = {
+            "config": cfg_path,
+            "pb_sha256": sha256_file(dist.frozen_pb(name)),
+            **{k: facts[k] for k in ("parameters", "macs") if k in facts},
+        }
         if dist.onnx(name).is_file():
             models[name]["onnx_sha256"] = sha256_file(dist.onnx(name))
         artifacts += [a.entry(dist) for a in artifacts_for_model(name, dist)]
     artifacts.sort(key=lambda e: e["path"])
-    return {"schema_version": SCHEMA_VERSION, "source_revision": source_revision(), "models": models,
-            "tools": tool_versions(), "artifacts": artifacts}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "source_revision": source_revision(),
+        "models": models,
+        "tools": tool_versions(),
+        "artifacts": artifacts,
+    }
 
 
 def write_manifest(dist: DistLayout) -> Path:

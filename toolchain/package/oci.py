@@ -59,8 +59,12 @@ def docker_archive(spec: ImageSpec, epoch: int) -> tuple[bytes, str]:
         Entry(f"{config_digest}.json", config_bytes),
         Entry(f"{layer_dir}/layer.tar", layer),
         Entry(f"{layer_dir}/VERSION", b"1.0"),
-        Entry("manifest.json", _json([{"Config": f"{config_digest}.json", "RepoTags": [spec.repo_tag],
-                                        "Layers": [f"{layer_dir}/layer.tar"]}])),
+        Entry(
+            "manifest.json",
+            _json(
+                [{"Config": f"{config_digest}.json", "RepoTags": [spec.repo_tag], "Layers": [f"{layer_dir}/layer.tar"]}]
+            ),
+        ),
         Entry("repositories", _json({repo: {tag: layer_dir}})),
     ]
     return tar_bytes(outer, epoch), f"sha256:{config_digest}"

@@ -33,17 +33,20 @@ from toolchain.package.archive import Entry, source_date_epoch, zip_bytes
 OPENWHISK_CODE_LIMIT = 48 * 1024 * 1024  # bytes of base64 action code (OpenWhisk's default)
 
 
-def zip_within_code_limit(entries: list[Entry], epoch: int, what: str,
-                          prefer_stored: bool = True) -> tuple[bytes, bool]:
+def zip_within_code_limit(
+    entries: list[Entry], epoch: int, what: str, prefer_stored: bool = True
+) -> tuple[bytes, bool]:
     """The zip (stored if preferred and it fits, else deflated) and whether it is deflated; a StageError
     if even the deflated zip is over OpenWhisk's code limit after base64."""
-    for compress in ((False, True) if prefer_stored else (True,)):
+    for compress in (False, True) if prefer_stored else (True,):
         data = zip_bytes(entries, epoch, compress=compress)
         if len(base64.b64encode(data)) <= OPENWHISK_CODE_LIMIT:
             return data, compress
-    raise StageError(f"the {what} is {len(base64.b64encode(data)):,} bytes after zip + base64, over "
-                     f"OpenWhisk's {OPENWHISK_CODE_LIMIT:,}-byte code limit",
-                     hint="use a smaller model, or raise the invoker's limits.actions.codeSize")
+    raise StageError(
+        f"the {what} is {len(base64.b64encode(data)):,} bytes after zip + base64, over "
+        f"OpenWhisk's {OPENWHISK_CODE_LIMIT:,}-byte code limit",
+        hint="use a smaller model, or raise the invoker's limits.actions.codeSize",
+    )
 
 
 def wasm01_zip_bytes(cwasm: bytes, epoch: int) -> tuple[bytes, bool]:
@@ -53,8 +56,10 @@ def wasm01_zip_bytes(cwasm: bytes, epoch: int) -> tuple[bytes, bool]:
 
 def _report(out: Path, data: bytes, deflated: bool) -> None:
     size_b64 = len(base64.b64encode(data))
-    log.info(f"package: {out} ({len(data):,} bytes, {'deflated' if deflated else 'stored'}; "
-             f"{size_b64:,} after base64 = {100 * size_b64 / OPENWHISK_CODE_LIMIT:.0f}% of the 48 MB limit)")
+    log.info(
+        f"package: {out} ({len(data):,} bytes, {'deflated' if deflated else 'stored'}; "
+        f"{size_b64:,} after base64 = {100 * size_b64 / OPENWHISK_CODE_LIMIT:.0f}% of the 48 MB limit)"
+    )
 
 
 def package_wasm01_zip(cfg: ModelConfig, dist: DistLayout) -> Path:
@@ -75,8 +80,9 @@ def package_exec_zip(cfg: ModelConfig, dist: DistLayout) -> Path:
     binary = native_cli_path(cfg.name, dist)
     if not binary.is_file():
         raise StageError(f"{binary} missing", hint=f"run `invoke build --model {cfg.name}` first")
-    data, deflated = zip_within_code_limit([Entry("exec", binary.read_bytes(), 0o755)], source_date_epoch(),
-                                           "actionloop exec zip", prefer_stored=False)
+    data, deflated = zip_within_code_limit(
+        [Entry("exec", binary.read_bytes(), 0o755)], source_date_epoch(), "actionloop exec zip", prefer_stored=False
+    )
     out = exec_zip_path(cfg.name, dist)
     write_atomic(out, data)
     _report(out, data, deflated)
@@ -84,8 +90,24 @@ def package_exec_zip(cfg: ModelConfig, dist: DistLayout) -> Path:
 
 
 def artifacts(model: str, dist: DistLayout) -> list[Artifact]:
-    return [Artifact(wasm01_zip_path(model, dist), "openwhisk-wasm-zip", model, target=NATIVE_TARGET,
-                     runtime="openwhisk-wasm-0.1 (wasmtime)", runtime_version=aot_target(WASM01_TARGET).version, cpu_baseline="build-host",
-                     features=()),
-            Artifact(exec_zip_path(model, dist), "openwhisk-exec-zip", model, target=NATIVE_TARGET,
-                     runtime="openwhisk-actionloop", cpu_baseline=VARIANTS["native"].cpu_baseline, features=())]
+    return [
+        Artifact(
+            wasm01_zip_path(model, dist),
+            "openwhisk-wasm-zip",
+            model,
+            target=NATIVE_TARGET,
+            runtime="openwhisk-wasm-0.1 (wasmtime)",
+            runtime_version=aot_target(WASM01_TARGET).version,
+            cpu_baseline="build-host",
+            features=(),
+        ),
+        Artifact(
+            exec_zip_path(model, dist),
+            "openwhisk-exec-zip",
+            model,
+            target=NATIVE_TARGET,
+            runtime="openwhisk-actionloop",
+            cpu_baseline=VARIANTS["native"].cpu_baseline,
+            features=(),
+        ),
+    ]

@@ -14,9 +14,20 @@ from toolchain.runtimes.tract_py import TractPython
 from toolchain.runtimes.wasm import WasmAot, WasmJit, WasmPreinitAot
 from toolchain.runtimes.wasm01 import Wasm01Aot
 
-REGISTRY: list[type[Runtime]] = [TensorFlowRuntime, OnnxRuntime1T, OnnxRuntimeDefault, TractPython,
-                                 NativeCli, WasmJit, WasmAot, WasmPreinitAot, Wasm01Aot, ActionloopExec, Container,
-                                 NativeOrtContainer]
+REGISTRY: list[type[Runtime]] = [
+    TensorFlowRuntime,
+    OnnxRuntime1T,
+    OnnxRuntimeDefault,
+    TractPython,
+    NativeCli,
+    WasmJit,
+    WasmAot,
+    WasmPreinitAot,
+    Wasm01Aot,
+    ActionloopExec,
+    Container,
+    NativeOrtContainer,
+]
 
 
 def runtime_names() -> list[str]:
@@ -30,7 +41,9 @@ def make_runtime(name: str, cfg: ModelConfig, dist: DistLayout) -> Runtime:
     raise ConfigError(f"unknown runtime {name!r}", hint=f"choose one of: {', '.join(runtime_names())}")
 
 
-def select_runtimes(cfg: ModelConfig, dist: DistLayout, names: list[str] | None = None) -> tuple[list[Runtime], dict[str, str]]:
+def select_runtimes(
+    cfg: ModelConfig, dist: DistLayout, names: list[str] | None = None
+) -> tuple[list[Runtime], dict[str, str]]:
     """The runtimes to use (all by default) and, separately, those unavailable here with the reason."""
     chosen = [make_runtime(n, cfg, dist) for n in names] if names else [cls(cfg, dist) for cls in REGISTRY]
     ready, missing = [], {}

@@ -31,15 +31,27 @@ from toolchain.package.oci import archive_image_id
 SENTINEL = "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX"
 PODMAN_GLOBAL = [PODMAN.path, "--storage-driver=vfs"]
 # What works here without a daemon or cgroup v2 delegation: crun fails on hybrid cgroups, default ulimits fail.
-PODMAN_RUN = ["--runtime", RUNC.path, "--cgroup-manager=cgroupfs", "--ulimit", "nofile=1024:1024",
-              "--ulimit", "nproc=1024:1024"]
+PODMAN_RUN = [
+    "--runtime",
+    RUNC.path,
+    "--cgroup-manager=cgroupfs",
+    "--ulimit",
+    "nofile=1024:1024",
+    "--ulimit",
+    "nproc=1024:1024",
+]
 
 
 def envelope(value, **fields) -> dict:
     """An activation as the invoker sends it (deadline in epoch milliseconds, as a string)."""
-    base = {"namespace": "guest", "action_name": "mobilenet", "action_version": "0.0.1",
-            "activation_id": uuid.uuid4().hex, "transaction_id": uuid.uuid4().hex,
-            "deadline": str(int(time.time() * 1000) + 60_000)}
+    base = {
+        "namespace": "guest",
+        "action_name": "mobilenet",
+        "action_version": "0.0.1",
+        "activation_id": uuid.uuid4().hex,
+        "transaction_id": uuid.uuid4().hex,
+        "deadline": str(int(time.time() * 1000) + 60_000),
+    }
     return {"value": value, **base, **fields}
 
 
@@ -75,6 +87,7 @@ class StreamLog:
 # actionloop exec
 # ---------------------------------------------------------------------------------------------------------
 
+
 def extract_exec(zip_path: Path, into: Path) -> Path:
     """Unpack the zip's top-level ``exec`` as the proxy does (it chmods 0755 itself; we check the zip did)."""
     with zipfile.ZipFile(zip_path) as zf:
@@ -98,9 +111,14 @@ class ExecAction:
         child_env.update(env or {})
         # The proxy hands the result pipe over as fd 3; a shell redirect does that without preexec hooks
         # (bash: dash cannot redirect from descriptors above 9).
-        self.proc = subprocess.Popen(["/bin/bash", "-c", f'exec "$0" 3>&{w}', str(exec_path)], env=child_env,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     pass_fds=(w,))
+        self.proc = subprocess.Popen(
+            ["/bin/bash", "-c", f'exec "$0" 3>&{w}', str(exec_path)],
+            env=child_env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            pass_fds=(w,),
+        )
         os.close(w)
         self.results = os.fdopen(r, "rb")
         self.stdout, self.stderr = StreamLog(self.proc.stdout), StreamLog(self.proc.stderr)
@@ -110,7 +128,9 @@ class ExecAction:
             if not line:
                 code = self.proc.wait(timeout=30)
                 time.sleep(0.1)  # let the stderr pump catch up
-                raise StageError(f"the exec exited with {code} before its ack: {' '.join(self.stderr.snapshot())[-1500:]}")
+                raise StageError(
+                    f"the exec exited with {code} before its ack: {' '.join(self.stderr.snapshot())[-1500:]}"
+                )
             self.ack = json.loads(line)
 
     def activate_raw(self, line: bytes) -> dict:
@@ -119,8 +139,9 @@ class ExecAction:
         self.proc.stdin.flush()
         answer = self.results.readline()
         if not answer:
-            raise StageError(f"the exec exited (status {self.proc.wait(timeout=10)}) instead of answering",
-                             hint="see its stderr")
+            raise StageError(
+                f"the exec exited (status {self.proc.wait(timeout=10)}) instead of answering", hint="see its stderr"
+            )
         return json.loads(answer)
 
     def activate(self, value, **fields) -> dict:
@@ -141,6 +162,7 @@ class ExecAction:
 # ---------------------------------------------------------------------------------------------------------
 # action server: bare or in its image
 # ---------------------------------------------------------------------------------------------------------
+
 
 def proc_status_kib(pid: int, key: str) -> int | None:
     """A kB field of /proc/PID/status (None once the process is gone)."""
@@ -179,8 +201,9 @@ def podman_available() -> str | None:
 
 
 def image_exists(image_id: str) -> bool:
-    return subprocess.run([*PODMAN_GLOBAL, "image", "exists", image_id], capture_output=True,
-                          timeout=120).returncode == 0
+    return (
+        subprocess.run([*PODMAN_GLOBAL, "image", "exists", image_id], capture_output=True, timeout=120).returncode == 0
+    )
 
 
 def load_image(image_tar: Path) -> str:
@@ -188,8 +211,9 @@ def load_image(image_tar: Path) -> str:
 
     image_id = archive_image_id(image_tar)
     with log.step(f"podman load {image_tar.name}"):
-        proc = subprocess.run([*PODMAN_GLOBAL, "load", "-i", str(image_tar)], capture_output=True, text=True,
-                              timeout=600)
+        proc = subprocess.run(
+            [*PODMAN_GLOBAL, "load", "-i", str(image_tar)], capture_output=True, text=True, timeout=600
+        )
     if proc.returncode != 0:
         raise StageError(f"podman load {image_tar} failed: {proc.stderr.strip()[-2000:]}")
     return image_id
@@ -205,8 +229,9 @@ class ServerAction:
     def __init__(self, argv: list[str], port: int, container: str | None = None, env: dict | None = None):
         self.port, self.container = port, container
         self.started = time.monotonic()
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, env=env)
+        self.proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+        )
         self.stdout, self.stderr = StreamLog(self.proc.stdout), StreamLog(self.proc.stderr)
         self._local = threading.local()
 
@@ -219,8 +244,19 @@ class ServerAction:
     def in_podman(cls, image_id: str, port: int | None = None, memory_mb: int | None = None) -> ServerAction:
         port = port or free_port()
         name = f"mib-action-{uuid.uuid4().hex[:12]}"
-        argv = [*PODMAN_GLOBAL, "--runtime", RUNC.path, "run", "--rm", "--name", name, *PODMAN_RUN[2:],
-                "--network=host", "-e", f"ACTION_PORT={port}"]
+        argv = [
+            *PODMAN_GLOBAL,
+            "--runtime",
+            RUNC.path,
+            "run",
+            "--rm",
+            "--name",
+            name,
+            *PODMAN_RUN[2:],
+            "--network=host",
+            "-e",
+            f"ACTION_PORT={port}",
+        ]
         if memory_mb:
             argv += ["--memory", f"{memory_mb}m"]
         return cls(argv + [image_id], port, container=name)
@@ -230,8 +266,9 @@ class ServerAction:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise StageError(f"the action server exited with {self.proc.returncode}: "
-                                 f"{' '.join(self.stderr.snapshot())[-2000:]}")
+                raise StageError(
+                    f"the action server exited with {self.proc.returncode}: {' '.join(self.stderr.snapshot())[-2000:]}"
+                )
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=1):
                     return time.monotonic() - self.started
@@ -275,8 +312,12 @@ class ServerAction:
         """The server's PID as seen from here (bare: the child; podman: the container's PID 1)."""
         if not self.container:
             return self.proc.pid
-        out = subprocess.run([*PODMAN_GLOBAL, "inspect", "--format", "{{.State.Pid}}", self.container],
-                             capture_output=True, text=True, timeout=60)
+        out = subprocess.run(
+            [*PODMAN_GLOBAL, "inspect", "--format", "{{.State.Pid}}", self.container],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         return int(out.stdout.strip() or 0)
 
     def peak_rss_kib(self) -> int | None:

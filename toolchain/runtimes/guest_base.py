@@ -21,7 +21,9 @@ def image_request(image_bytes: bytes) -> bytes:
 
 def tensor_request(tensor: np.ndarray) -> bytes:
     t = np.ascontiguousarray(tensor, dtype="<f4")
-    return json.dumps({"tensor": {"shape": list(t.shape), "f32le_b64": base64.b64encode(t.tobytes()).decode()}}).encode()
+    return json.dumps(
+        {"tensor": {"shape": list(t.shape), "f32le_b64": base64.b64encode(t.tobytes()).decode()}}
+    ).encode()
 
 
 def debug_probabilities(result: dict) -> np.ndarray:

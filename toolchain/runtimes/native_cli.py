@@ -35,7 +35,9 @@ def parse_cli_answer(returncode: int, stdout: bytes, stderr: bytes, who: str) ->
     try:
         answer = json.loads(stdout.decode("utf-8").strip().splitlines()[-1])
     except (ValueError, IndexError, UnicodeDecodeError):
-        return {"error": f"{who} broke the contract: exit {returncode}, stdout {stdout[:200]!r}, stderr {stderr[-300:]!r}"}
+        return {
+            "error": f"{who} broke the contract: exit {returncode}, stdout {stdout[:200]!r}, stderr {stderr[-300:]!r}"
+        }
     if (returncode == 0) != ("error" not in answer):
         return {"error": f"{who} broke the contract: exit {returncode} with {str(answer)[:200]}"}
     return answer

@@ -23,7 +23,9 @@ class OnnxRuntime1T(PythonPipeline):
         if self.threads:
             opts.intra_op_num_threads = self.threads
             opts.inter_op_num_threads = 1
-        self._session = ort.InferenceSession(str(self.dist.onnx(self.cfg.name)), opts, providers=["CPUExecutionProvider"])
+        self._session = ort.InferenceSession(
+            str(self.dist.onnx(self.cfg.name)), opts, providers=["CPUExecutionProvider"]
+        )
         self._input = self._session.get_inputs()[0].name
 
     def _run(self, tensor: np.ndarray) -> np.ndarray:

@@ -88,8 +88,10 @@ class WasmJit(GuestRuntime):
         return optimized_wasm_path(self.cfg.name, self.variant, self.dist)
 
     def built_from(self) -> list[Path]:
-        return [wasm_path(self.cfg.name, self.variant, self.dist), optimized_wasm_path(self.cfg.name, self.variant,
-                                                                                        self.dist)]
+        return [
+            wasm_path(self.cfg.name, self.variant, self.dist),
+            optimized_wasm_path(self.cfg.name, self.variant, self.dist),
+        ]
 
     def unavailable_reason(self):
         path = self.artifact()
@@ -120,8 +122,11 @@ class CwasmArtifact(GuestRuntime):
 
     def built_from(self) -> list[Path]:
         variant = self.aot_target_spec().variant
-        return [wasm_path(self.cfg.name, variant, self.dist), optimized_wasm_path(self.cfg.name, variant, self.dist),
-                self.artifact()]
+        return [
+            wasm_path(self.cfg.name, variant, self.dist),
+            optimized_wasm_path(self.cfg.name, variant, self.dist),
+            self.artifact(),
+        ]
 
 
 class WasmAot(CwasmArtifact, WasmJit):
@@ -140,9 +145,11 @@ class WasmAot(CwasmArtifact, WasmJit):
             try:
                 self.module = wasmtime.Module.deserialize_file(self.engine, str(self.artifact()))
             except wasmtime.WasmtimeError as exc:
-                raise StageError(f"{self.artifact()} does not load under wasmtime {target.version} configured for "
-                                 f"{target.cpu_baseline}: {str(exc).strip().splitlines()[-1]}",
-                                 hint="rebuild it with `invoke aot`") from exc
+                raise StageError(
+                    f"{self.artifact()} does not load under wasmtime {target.version} configured for "
+                    f"{target.cpu_baseline}: {str(exc).strip().splitlines()[-1]}",
+                    hint="rebuild it with `invoke aot`",
+                ) from exc
 
 
 class WasmPreinitAot(WasmAot):
@@ -159,4 +166,8 @@ class WasmPreinitAot(WasmAot):
 
     def unavailable_reason(self):
         path = self.artifact()
-        return None if path.is_file() else f"{path} missing: run `invoke build` (preinit runs Wizer inside the Rust wasm host, which needs the rustup nightly)"
+        return (
+            None
+            if path.is_file()
+            else f"{path} missing: run `invoke build` (preinit runs Wizer inside the Rust wasm host, which needs the rustup nightly)"
+        )

@@ -30,7 +30,10 @@ class Wasm01Aot(CwasmArtifact, GuestRuntime):
             target = self.aot_target_spec()
             self._proc = subprocess.Popen(
                 [str(runtime_python(target.name)), str(WORKER), "serve", str(self.artifact()), *target.worker_args()],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+            )
 
     def job(self, mode: str, request: bytes) -> dict:
         """One job for the wasmtime 0.23 worker: mode "abi" (the executor's call sequence) or "cli"."""

@@ -30,9 +30,18 @@ def main(argv: list[str]) -> int:
     with open(image, "rb") as f:
         result = rt.classify(f.read())
     done = time.perf_counter()
-    print(json.dumps({"result": result, "phases_ms": {"import": (imported - started) * 1e3,
-                                                      "load_model": (loaded - imported) * 1e3,
-                                                      "first_inference": (done - loaded) * 1e3}}))
+    print(
+        json.dumps(
+            {
+                "result": result,
+                "phases_ms": {
+                    "import": (imported - started) * 1e3,
+                    "load_model": (loaded - imported) * 1e3,
+                    "first_inference": (done - loaded) * 1e3,
+                },
+            }
+        )
+    )
     return 0 if "error" not in result else 1
 
 

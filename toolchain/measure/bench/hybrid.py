@@ -86,8 +86,9 @@ def simulate_burst(b: Backends, arrivals: list[float], policy: str, rng: random.
     else:
         early = [a for a in arrivals if a < b.container_ready]
         late = [a for a in arrivals if a >= b.container_ready]
-        pairs = list(zip(early, _serve(early, b.wasm_ready, b.wasm_service, b.slots, rng), strict=True)) + \
-            list(zip(late, _serve(late, b.container_ready, b.container_service, b.slots, rng), strict=True))
+        pairs = list(zip(early, _serve(early, b.wasm_ready, b.wasm_service, b.slots, rng), strict=True)) + list(
+            zip(late, _serve(late, b.container_ready, b.container_service, b.slots, rng), strict=True)
+        )
     return sorted((a, end - a) for a, end in pairs)
 
 
@@ -113,22 +114,29 @@ def simulate(b: Backends, rates=(2, 5, 10, 20), requests: int = 50, bursts: int 
     # A request arriving at t finishes on the warming container at ready + service, on wasm at t + wasm
     # service (if a slot is free): the container is the better choice from this t on.
     out["crossover_ms"] = round(b.container_ready + cont_med - wasm_med, 1)
-    out["inputs"] = {"wasm_ready_ms": round(b.wasm_ready, 1), "wasm_service_median_ms": round(wasm_med, 1),
-                     "container_ready_ms": round(b.container_ready, 1),
-                     "container_service_median_ms": round(cont_med, 1), "slots": b.slots}
+    out["inputs"] = {
+        "wasm_ready_ms": round(b.wasm_ready, 1),
+        "wasm_service_median_ms": round(wasm_med, 1),
+        "container_ready_ms": round(b.container_ready, 1),
+        "container_service_median_ms": round(cont_med, 1),
+        "slots": b.slots,
+    }
     return out
 
 
 def timeline(b: Backends, rate: float = 10, requests: int = 50, seed: int = 2) -> dict:
     """One burst, per policy: [arrival ms, latency ms] pairs, for the timeline plot."""
     arrivals = poisson_arrivals(requests, rate, random.Random(seed))
-    return {p: [[round(a, 1), round(x, 1)] for a, x in simulate_burst(b, arrivals, p, random.Random(seed))]
-            for p in POLICIES}
+    return {
+        p: [[round(a, 1), round(x, 1)] for a, x in simulate_burst(b, arrivals, p, random.Random(seed))]
+        for p in POLICIES
+    }
 
 
 # ---------------------------------------------------------------------------------------------------------
 # The real dispatcher
 # ---------------------------------------------------------------------------------------------------------
+
 
 class PreinitProcesses:
     """The pre-initialised module served as a serverless wasm executor would: a Rust host process per request
@@ -173,8 +181,16 @@ class SerialWorker:
         self.rt.close()
 
 
-def run_dispatcher(cfg, dist, request: bytes, rate: float = 10, requests: int = 50, seed: int = 3,
-                   max_in_flight: int = 8, wasm_backend: str = Wasm01Aot.name) -> dict:
+def run_dispatcher(
+    cfg,
+    dist,
+    request: bytes,
+    rate: float = 10,
+    requests: int = 50,
+    seed: int = 3,
+    max_in_flight: int = 8,
+    wasm_backend: str = Wasm01Aot.name,
+) -> dict:
     """Start the container and the wasm side together; send a Poisson burst; route each request to the
     container once its /init has been answered, else to wasm. Bounded: at most `max_in_flight` requests."""
 
@@ -217,8 +233,14 @@ def run_dispatcher(cfg, dist, request: bytes, rate: float = 10, requests: int = 
                 wasm_ready.wait(60)
                 ok = "error" not in wasm.call(request)
             done = (time.perf_counter() - t0) * 1e3
-            results.append({"arrival_ms": round(arrival_ms, 1), "latency_ms": round(done - arrival_ms, 1),
-                            "backend": backend, "ok": ok})
+            results.append(
+                {
+                    "arrival_ms": round(arrival_ms, 1),
+                    "latency_ms": round(done - arrival_ms, 1),
+                    "backend": backend,
+                    "ok": ok,
+                }
+            )
         finally:
             gate.release()
 
@@ -235,8 +257,14 @@ def run_dispatcher(cfg, dist, request: bytes, rate: float = 10, requests: int = 
         wasm.close()
         remove_image(image_id)
     lat = [float(r["latency_ms"]) for r in results]
-    return {"rate_per_s": rate, "requests": requests, "max_in_flight": max_in_flight, "wasm_backend": wasm_backend,
-            **marks,
-            "served_by": {b: sum(r["backend"] == b for r in results) for b in ("wasm", "container")},
-            "failed": sum(not r["ok"] for r in results), "latency_ms": summarize(lat, keep_samples=False),
-            "requests_log": sorted(results, key=lambda r: r["arrival_ms"])}
+    return {
+        "rate_per_s": rate,
+        "requests": requests,
+        "max_in_flight": max_in_flight,
+        "wasm_backend": wasm_backend,
+        **marks,
+        "served_by": {b: sum(r["backend"] == b for r in results) for b in ("wasm", "container")},
+        "failed": sum(not r["ok"] for r in results),
+        "latency_ms": summarize(lat, keep_samples=False),
+        "requests_log": sorted(results, key=lambda r: r["arrival_ms"]),
+    }

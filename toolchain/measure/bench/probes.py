@@ -144,8 +144,15 @@ class PythonProbe(Probe):
         return self.time_calls(n, lambda: self.rt.classify(self.image))
 
     def cold(self):
-        argv = [sys.executable, "-m", "toolchain.measure.bench.cold", self.name, str(self.cfg.config_path),
-                str(self.dist.root), str(self.image_path)]
+        argv = [
+            sys.executable,
+            "-m",
+            "toolchain.measure.bench.cold",
+            self.name,
+            str(self.cfg.config_path),
+            str(self.dist.root),
+            str(self.image_path),
+        ]
         ms, code, out, err, rss = run_measured(argv, env=None)
         if code != 0:
             raise RuntimeError(f"cold {self.name} failed: {err[-500:]!r}")
@@ -198,8 +205,11 @@ class WasmProbe(Probe):
         super().__init__(*args)
         self.rt.load()
         self.host = host_path(self.dist) if host_path(self.dist).is_file() else None
-        self.cold_is = ("new wasm-host process (Rust, wasmtime 50) → first result" if self.host else
-                        "new host process (Python + wasmtime-py 50) → first result")
+        self.cold_is = (
+            "new wasm-host process (Rust, wasmtime 50) → first result"
+            if self.host
+            else "new host process (Python + wasmtime-py 50) → first result"
+        )
 
     def artifact(self) -> Path:
         return self.rt.artifact()
@@ -230,8 +240,11 @@ class WasmProbe(Probe):
             if code != 0:
                 raise RuntimeError(f"{self.name} cold run failed: {out[-300:]!r} {err[-300:]!r}")
             self._rss(rss)
-            phases = next(json.loads(line)["host_phases_ms"] for line in reversed(err.decode().splitlines())
-                          if line.startswith('{"host_phases_ms"'))
+            phases = next(
+                json.loads(line)["host_phases_ms"]
+                for line in reversed(err.decode().splitlines())
+                if line.startswith('{"host_phases_ms"')
+            )
             return ms, phases
         return self._cold_python()
 
@@ -246,8 +259,11 @@ class WasmProbe(Probe):
 
     def throughput(self, workers, n):
         with ThreadPoolExecutor(workers) as pool:  # wasmtime calls release the GIL
-            lines = list(pool.map(lambda _: guest_bench_in_instance(self.rt.engine, self.rt.module,
-                                                                   self.request, n), range(workers)))
+            lines = list(
+                pool.map(
+                    lambda _: guest_bench_in_instance(self.rt.engine, self.rt.module, self.request, n), range(workers)
+                )
+            )
         return sum(1000 * len(x["samples_ms"]) / sum(x["samples_ms"]) for x in lines)
 
     def close(self):
@@ -370,8 +386,7 @@ class ContainerProbe(Probe):
             done = (time.perf_counter() - t) * 1e3
         finally:
             server.close()
-        return done, {"run_to_listening": listening, "init_answered": initialized,
-                      "first_run": done - initialized}
+        return done, {"run_to_listening": listening, "init_answered": initialized, "first_run": done - initialized}
 
     def throughput(self, workers, n):
         return parallel_rps([lambda: self.server.run(self.value)] * workers, n)
@@ -383,9 +398,17 @@ class ContainerProbe(Probe):
 
 # The probe of each runtime adapter (the adapter owns the name; toolchain/runtimes).
 PROBE_OF: dict[type[Runtime], type[Probe]] = {
-    TensorFlowRuntime: PythonProbe, OnnxRuntime1T: PythonProbe, OnnxRuntimeDefault: PythonProbe,
-    TractPython: PythonProbe, NativeCli: NativeProbe, WasmJit: WasmProbe, WasmAot: WasmProbe,
-    WasmPreinitAot: WasmProbe, Wasm01Aot: Wasm01Probe, ActionloopExec: ExecProbe, Container: ContainerProbe,
+    TensorFlowRuntime: PythonProbe,
+    OnnxRuntime1T: PythonProbe,
+    OnnxRuntimeDefault: PythonProbe,
+    TractPython: PythonProbe,
+    NativeCli: NativeProbe,
+    WasmJit: WasmProbe,
+    WasmAot: WasmProbe,
+    WasmPreinitAot: WasmProbe,
+    Wasm01Aot: Wasm01Probe,
+    ActionloopExec: ExecProbe,
+    Container: ContainerProbe,
     NativeOrtContainer: ContainerProbe,
 }
 

@@ -39,16 +39,21 @@ def tract_op_profile(cfg: ModelConfig, dist: DistLayout, tensor, repeats: int = 
             by_op[node["op_name"]] += node.get("secs_per_iter", 0.0) * 1e3 / repeats
     total = sum(by_op.values())
     rows = sorted(by_op.items(), key=lambda kv: -kv[1])
-    return {"engine": "tract (PyPI, native)", "total_ms": round(total, 3),
-            "ops": [{"op": op, "ms": round(ms, 3), "share": round(ms / total, 4),
-                     "kernel": kernel_of(op)} for op, ms in rows if ms > 0]}
+    return {
+        "engine": "tract (PyPI, native)",
+        "total_ms": round(total, 3),
+        "ops": [
+            {"op": op, "ms": round(ms, 3), "share": round(ms / total, 4), "kernel": kernel_of(op)}
+            for op, ms in rows
+            if ms > 0
+        ],
+    }
 
 
 def guest_phase_split(probe, image: bytes, tensor, runs: int = 10) -> dict:
     """Median full request (image) and inference-only request (tensor) inside the guest; the difference is
     base64 + decode + crop/resize/normalise."""
     import statistics
-
 
     def median_of(request: bytes) -> float:
         if isinstance(probe, NativeProbe):
@@ -63,5 +68,8 @@ def guest_phase_split(probe, image: bytes, tensor, runs: int = 10) -> dict:
         return statistics.median(line["samples_ms"])
 
     full, infer = median_of(image_request(image)), median_of(tensor_request(tensor))
-    return {"request_ms": round(full, 2), "inference_ms": round(infer, 2),
-            "decode_preprocess_ms": round(full - infer, 2)}
+    return {
+        "request_ms": round(full, 2),
+        "inference_ms": round(infer, 2),
+        "decode_preprocess_ms": round(full - infer, 2),
+    }

@@ -31,14 +31,50 @@ def tables(results: dict) -> list[tuple[str, list[str], list[list[str]]]]:
     for name, r in rt.items():
         w, c = r["warm_ms"], r["cold_ms"]
         tp = r.get("throughput_rps", {})
-        rows.append([name, _f(w["median"]), _f(w["p95"]), _f(w["p99"]), _f(results["spread"].get(name), 2),
-                     _f(c["median"]), _f(tp.get("1_worker")), _f(tp.get("2_workers")), _f(r.get("peak_rss_mb")),
-                     _f(r.get("artifact_bytes", 0) / 1e6) if r.get("artifact_bytes") else "–", _f(r.get("build_s"))])
-    out.append(("Runtimes", ["runtime", "warm median ms", "p95", "p99", "spread", "cold median ms",
-                             "rps ×1", "rps ×2", "peak RSS MB", "artifact MB", "build s"], rows))
-    out.append(("What cold means", ["runtime", "cold start", "phases (median ms)"],
-                [[n, r["cold_is"], ", ".join(f"{k} {_f(v)}" for k, v in r.get("cold_phases_ms", {}).items()) or "–"]
-                 for n, r in rt.items()]))
+        rows.append(
+            [
+                name,
+                _f(w["median"]),
+                _f(w["p95"]),
+                _f(w["p99"]),
+                _f(results["spread"].get(name), 2),
+                _f(c["median"]),
+                _f(tp.get("1_worker")),
+                _f(tp.get("2_workers")),
+                _f(r.get("peak_rss_mb")),
+                _f(r.get("artifact_bytes", 0) / 1e6) if r.get("artifact_bytes") else "–",
+                _f(r.get("build_s")),
+            ]
+        )
+    out.append(
+        (
+            "Runtimes",
+            [
+                "runtime",
+                "warm median ms",
+                "p95",
+                "p99",
+                "spread",
+                "cold median ms",
+                "rps ×1",
+                "rps ×2",
+                "peak RSS MB",
+                "artifact MB",
+                "build s",
+            ],
+            rows,
+        )
+    )
+    out.append(
+        (
+            "What cold means",
+            ["runtime", "cold start", "phases (median ms)"],
+            [
+                [n, r["cold_is"], ", ".join(f"{k} {_f(v)}" for k, v in r.get("cold_phases_ms", {}).items()) or "–"]
+                for n, r in rt.items()
+            ],
+        )
+    )
     out.append(("Ratios (same run)", ["ratio", "value"], [[k, _f(v, 2)] for k, v in results["ratios"].items()]))
     hy = results.get("hybrid", {})
     if "simulation" in hy:
@@ -49,24 +85,46 @@ def tables(results: dict) -> list[tuple[str, list[str], list[list[str]]]]:
                     rows.append([rate, p, _f(s["median"]), _f(s["p95"]), _f(s["p99"])])
             d = hy["dispatcher"]
             if d.get("wasm_backend", backend) == backend:
-                rows.append([str(d["rate_per_s"]), f"dispatcher (measured, {d['served_by']['wasm']} wasm / "
-                             f"{d['served_by']['container']} container, {d['failed']} failed)",
-                             _f(d["latency_ms"]["median"]), _f(d["latency_ms"]["p95"]), _f(d["latency_ms"]["p99"])])
-            out.append((f"Hybrid bridge with {backend} as the wasm side: bursts of {sim['requests_per_burst']} "
-                        f"requests, latency ms (container ready at {_f(sim['inputs']['container_ready_ms'] / 1e3, 2)} s;"
-                        f" crossover {_f(sim['crossover_ms'] / 1e3, 2)} s)",
-                        ["rate /s", "policy", "median", "p95", "p99"], rows))
+                rows.append(
+                    [
+                        str(d["rate_per_s"]),
+                        f"dispatcher (measured, {d['served_by']['wasm']} wasm / "
+                        f"{d['served_by']['container']} container, {d['failed']} failed)",
+                        _f(d["latency_ms"]["median"]),
+                        _f(d["latency_ms"]["p95"]),
+                        _f(d["latency_ms"]["p99"]),
+                    ]
+                )
+            out.append(
+                (
+                    f"Hybrid bridge with {backend} as the wasm side: bursts of {sim['requests_per_burst']} "
+                    f"requests, latency ms (container ready at {_f(sim['inputs']['container_ready_ms'] / 1e3, 2)} s;"
+                    f" crossover {_f(sim['crossover_ms'] / 1e3, 2)} s)",
+                    ["rate /s", "policy", "median", "p95", "p99"],
+                    rows,
+                )
+            )
     prof = results.get("profile", {})
     if prof.get("tract_ops"):
         ops = prof["tract_ops"]
-        out.append((f"Where inference time goes: {ops['engine']}, {_f(ops['total_ms'])} ms per image",
-                    ["op", "ms", "share", "kernel"],
-                    [[o["op"], _f(o["ms"], 2), f"{100 * o['share']:.1f} %", o["kernel"]] for o in ops["ops"][:8]]))
+        out.append(
+            (
+                f"Where inference time goes: {ops['engine']}, {_f(ops['total_ms'])} ms per image",
+                ["op", "ms", "share", "kernel"],
+                [[o["op"], _f(o["ms"], 2), f"{100 * o['share']:.1f} %", o["kernel"]] for o in ops["ops"][:8]],
+            )
+        )
     if prof.get("guest_phases"):
-        out.append(("Guest phases (median ms inside the guest)", ["runtime", "whole request", "inference",
-                                                                  "base64 + decode + preprocess"],
-                    [[n, _f(p["request_ms"]), _f(p["inference_ms"]), _f(p["decode_preprocess_ms"])]
-                     for n, p in prof["guest_phases"].items()]))
+        out.append(
+            (
+                "Guest phases (median ms inside the guest)",
+                ["runtime", "whole request", "inference", "base64 + decode + preprocess"],
+                [
+                    [n, _f(p["request_ms"]), _f(p["inference_ms"]), _f(p["decode_preprocess_ms"])]
+                    for n, p in prof["guest_phases"].items()
+                ],
+            )
+        )
     if results["unavailable"]:
         out.append(("Not measured", ["runtime", "why"], [[k, v] for k, v in results["unavailable"].items()]))
     return out
@@ -111,15 +169,22 @@ def write_plots(results: dict, out_dir: Path) -> dict[str, Path]:
         for policy, pts in hy["timeline"].items():
             ax.plot([a / 1e3 for a, _ in pts], [v for _, v in pts], marker="o", ms=3, lw=1, label=f"{policy} (sim.)")
         log_ = hy["dispatcher"]["requests_log"]
-        ax.scatter([r["arrival_ms"] / 1e3 for r in log_], [r["latency_ms"] for r in log_], marker="x", c="black",
-                   label="dispatcher (measured)")
+        ax.scatter(
+            [r["arrival_ms"] / 1e3 for r in log_],
+            [r["latency_ms"] for r in log_],
+            marker="x",
+            c="black",
+            label="dispatcher (measured)",
+        )
         ready = hy["simulation"]["inputs"]["container_ready_ms"] / 1e3
         ax.axvline(ready, ls="--", c="grey", label="container ready")
         ax.set_yscale("log")
         ax.set_xlabel("arrival time since burst start (s)")
         ax.set_ylabel("latency (ms, log)")
-        ax.set_title(f"Hybrid bridge ({hy.get('wasm_backend', 'wasm')} as the wasm side): one burst at "
-                     f"{hy['timeline_rate_per_s']} requests/s")
+        ax.set_title(
+            f"Hybrid bridge ({hy.get('wasm_backend', 'wasm')} as the wasm side): one burst at "
+            f"{hy['timeline_rate_per_s']} requests/s"
+        )
         ax.legend(fontsize=8)
     else:
         ax.text(0.5, 0.5, "hybrid bridge not measured: " + hy.get("skipped", "disabled"), ha="center", va="center")
@@ -132,12 +197,14 @@ def write_plots(results: dict, out_dir: Path) -> dict[str, Path]:
 
 def _header(results: dict) -> list[str]:
     m = results["machine"]
-    return [f"Command: `{results['command']}`",
-            f"Model: {results['model']}; image: {results['image']['name']} ({results['image']['bytes']:,} bytes)",
-            f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, Linux {m['kernel']}; run {results['created']}",
-            f"Settings: {results['settings']['runs']} warm samples in {results['settings']['rounds']} interleaved "
-            f"rounds; spread = (p95 − median) / median" +
-            (f"; noisy (spread > 0.25): {', '.join(results['noisy'])}" if results["noisy"] else "")]
+    return [
+        f"Command: `{results['command']}`",
+        f"Model: {results['model']}; image: {results['image']['name']} ({results['image']['bytes']:,} bytes)",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, Linux {m['kernel']}; run {results['created']}",
+        f"Settings: {results['settings']['runs']} warm samples in {results['settings']['rounds']} interleaved "
+        f"rounds; spread = (p95 − median) / median"
+        + (f"; noisy (spread > 0.25): {', '.join(results['noisy'])}" if results["noisy"] else ""),
+    ]
 
 
 def markdown(results: dict) -> str:
@@ -151,11 +218,13 @@ def markdown(results: dict) -> str:
 
 def html_report(results: dict) -> str:
     esc = html.escape
-    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>Runtime comparison</title>",
-             "<style>body{font-family:sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse;"
-             "margin-bottom:1.5em}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
-             "td:first-child,th:first-child{text-align:left}img{max-width:100%;display:block;margin:1em 0}</style>",
-             "</head><body><h1>Runtime comparison</h1><ul>"]
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>Runtime comparison</title>",
+        "<style>body{font-family:sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse;"
+        "margin-bottom:1.5em}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
+        "td:first-child,th:first-child{text-align:left}img{max-width:100%;display:block;margin:1em 0}</style>",
+        "</head><body><h1>Runtime comparison</h1><ul>",
+    ]
     parts += [f"<li>{esc(h)}</li>" for h in _header(results)] + ["</ul>"]
     for title, header, rows in tables(results):
         parts.append(f"<h2>{esc(title)}</h2><table><tr>" + "".join(f"<th>{esc(h)}</th>" for h in header) + "</tr>")
@@ -164,8 +233,10 @@ def html_report(results: dict) -> str:
     parts.append("<h2>Plots</h2>")
     parts += [f"<img alt='{esc(k)}' src='{esc(v)}'>" for k, v in PLOTS.items()]
     # Lets a headless browser prove the plots rendered: the count of images that decoded.
-    parts.append("<script>window.addEventListener('load',()=>{document.body.dataset.imagesRendered="
-                 "[...document.images].filter(i=>i.complete&&i.naturalWidth>0).length;});</script>")
+    parts.append(
+        "<script>window.addEventListener('load',()=>{document.body.dataset.imagesRendered="
+        "[...document.images].filter(i=>i.complete&&i.naturalWidth>0).length;});</script>"
+    )
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -186,7 +257,9 @@ def format_summary(results: dict) -> str:
     widths = [max(len(header[i]), *(len(r[i]) for r in rows)) for i in range(len(header))]
 
     def fmt(cells: list[str]) -> str:
-        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
+        return "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        )
 
     lines = [_header(results)[0], fmt(header)] + [fmt(r) for r in rows]
     lines += [f"{k} = {v:.2f}" for k, v in results["ratios"].items()]

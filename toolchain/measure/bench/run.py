@@ -39,8 +39,11 @@ from toolchain.runtimes.wasm01 import Wasm01Aot
 SCHEMA_VERSION = 1
 PHOTO = "chelsea.png"
 NOISY_SPREAD = 0.25
-WASM_MODES = {"jit": (WasmJit.name,), "aot": (WasmAot.name, WasmPreinitAot.name, Wasm01Aot.name),
-              "all": (WasmJit.name, WasmAot.name, WasmPreinitAot.name, Wasm01Aot.name)}
+WASM_MODES = {
+    "jit": (WasmJit.name,),
+    "aot": (WasmAot.name, WasmPreinitAot.name, Wasm01Aot.name),
+    "all": (WasmJit.name, WasmAot.name, WasmPreinitAot.name, Wasm01Aot.name),
+}
 
 
 @dataclass(frozen=True)
@@ -71,13 +74,21 @@ class Measured:
 def _machine() -> dict:
     cpu = platform.processor()
     try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
+        cpu = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
     except (OSError, StopIteration):
         pass
     mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return {"cpu": cpu, "cores": len(os.sched_getaffinity(0)), "memory_gb": round(mem_gb, 1),
-            "kernel": platform.release(), "python": platform.python_version()}
+    return {
+        "cpu": cpu,
+        "cores": len(os.sched_getaffinity(0)),
+        "memory_gb": round(mem_gb, 1),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+    }
 
 
 def chosen_runtimes(cfg: ModelConfig, dist: DistLayout, settings: BenchSettings) -> tuple[list[str], dict[str, str]]:
@@ -144,9 +155,14 @@ def run_bench(cfg: ModelConfig, dist: DistLayout, settings: BenchSettings) -> di
                 if rps is not None:
                     throughput[name][f"{workers}_worker{'s' if workers > 1 else ''}"] = round(rps, 2)
                 progress.step(f"throughput {name} x{workers}")
-        profile = {"tract_ops": tract_op_profile(cfg, dist, golden.tensor),
-                   "guest_phases": {n: guest_phase_split(p, golden.image_bytes, golden.tensor)
-                                    for n, p in probes.items() if n in (NativeCli.name, WasmAot.name)}}
+        profile = {
+            "tract_ops": tract_op_profile(cfg, dist, golden.tensor),
+            "guest_phases": {
+                n: guest_phase_split(p, golden.image_bytes, golden.tensor)
+                for n, p in probes.items()
+                if n in (NativeCli.name, WasmAot.name)
+            },
+        }
         progress.step("profile")
     finally:
         for p in probes.values():
@@ -155,11 +171,17 @@ def run_bench(cfg: ModelConfig, dist: DistLayout, settings: BenchSettings) -> di
     runtimes: dict[str, dict[str, Any]] = {}
     for name, p in probes.items():
         d = data[name]
-        entry: dict[str, Any] = {"warm_ms": summarize(d.warm), "cold_ms": summarize(d.cold), "cold_is": p.cold_is,
-                 "throughput_rps": throughput.get(name, {}), "peak_rss_mb": round(p.peak_rss_kib / 1024, 1)}
+        entry: dict[str, Any] = {
+            "warm_ms": summarize(d.warm),
+            "cold_ms": summarize(d.cold),
+            "cold_is": p.cold_is,
+            "throughput_rps": throughput.get(name, {}),
+            "peak_rss_mb": round(p.peak_rss_kib / 1024, 1),
+        }
         if d.phases and d.phases[0]:
-            entry["cold_phases_ms"] = {k: round(sorted(x[k] for x in d.phases)[len(d.phases) // 2], 2)
-                                       for k in d.phases[0]}
+            entry["cold_phases_ms"] = {
+                k: round(sorted(x[k] for x in d.phases)[len(d.phases) // 2], 2) for k in d.phases[0]
+            }
         if d.instance:
             entry["instance_ms"] = summarize(d.instance)
         art = p.artifact()
@@ -172,17 +194,28 @@ def run_bench(cfg: ModelConfig, dist: DistLayout, settings: BenchSettings) -> di
         entry.update({k: v for k, v in p.extra.items()})
         runtimes[name] = entry
 
-    results: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "command": settings.command, "model": cfg.name,
-               "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-               "image": {"name": golden.name, "bytes": len(golden.image_bytes),
-                         "shape": list(golden.decoded_rgb8.shape)},
-               "machine": _machine(), "versions": tool_versions(),
-               "settings": {"runs": settings.runs, "rounds": settings.rounds,
-                            "throughput_requests": settings.throughput_requests, "wasm": settings.wasm,
-                            "pin_cpus": list(settings.pin_cpus), "seed": settings.seed},
-               "runtimes": runtimes, "ratios": ratios(runtimes),
-               "spread": {n: spread(r["warm_ms"]) for n, r in runtimes.items()},
-               "unavailable": missing, "profile": profile}
+    results: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "command": settings.command,
+        "model": cfg.name,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "image": {"name": golden.name, "bytes": len(golden.image_bytes), "shape": list(golden.decoded_rgb8.shape)},
+        "machine": _machine(),
+        "versions": tool_versions(),
+        "settings": {
+            "runs": settings.runs,
+            "rounds": settings.rounds,
+            "throughput_requests": settings.throughput_requests,
+            "wasm": settings.wasm,
+            "pin_cpus": list(settings.pin_cpus),
+            "seed": settings.seed,
+        },
+        "runtimes": runtimes,
+        "ratios": ratios(runtimes),
+        "spread": {n: spread(r["warm_ms"]) for n, r in runtimes.items()},
+        "unavailable": missing,
+        "profile": profile,
+    }
     results["noisy"] = sorted(n for n, s in results["spread"].items() if s > NOISY_SPREAD)
     if settings.hybrid:
         results["hybrid"] = hybrid_section(cfg, dist, runtimes, golden, progress, settings)
@@ -196,17 +229,21 @@ def ratios(rt: dict) -> dict:
     def cold(n):
         return rt.get(n, {}).get("cold_ms", {}).get("median")
 
-    pairs = {"wasm_aot_over_native": (warm(WasmAot.name), warm(NativeCli.name)),
-             "wasm_jit_over_native": (warm(WasmJit.name), warm(NativeCli.name)),
-             "native_over_onnxruntime_1t": (warm(NativeCli.name), warm(OnnxRuntime1T.name)),
-             "container_over_onnxruntime_1t": (warm(Container.name), warm(OnnxRuntime1T.name)),
-             "native_ort_over_onnxruntime_1t": (warm(NativeOrtContainer.name), warm(OnnxRuntime1T.name)),
-             "wasm_aot_cold_over_wasm_warm": (cold(WasmAot.name), warm(WasmAot.name)),
-             "native_cold_over_native_warm": (cold(NativeCli.name), warm(NativeCli.name)),
-             "container_cold_over_wasm01_cold": (cold(Container.name), cold(Wasm01Aot.name)),
-             "preinit_cold_over_wasm_warm": (cold(WasmPreinitAot.name), warm(WasmAot.name)),
-             "preinit_instance_over_wasm_warm": (rt.get(WasmPreinitAot.name, {}).get("instance_ms", {}).get("median"),
-                                                 warm(WasmAot.name))}
+    pairs = {
+        "wasm_aot_over_native": (warm(WasmAot.name), warm(NativeCli.name)),
+        "wasm_jit_over_native": (warm(WasmJit.name), warm(NativeCli.name)),
+        "native_over_onnxruntime_1t": (warm(NativeCli.name), warm(OnnxRuntime1T.name)),
+        "container_over_onnxruntime_1t": (warm(Container.name), warm(OnnxRuntime1T.name)),
+        "native_ort_over_onnxruntime_1t": (warm(NativeOrtContainer.name), warm(OnnxRuntime1T.name)),
+        "wasm_aot_cold_over_wasm_warm": (cold(WasmAot.name), warm(WasmAot.name)),
+        "native_cold_over_native_warm": (cold(NativeCli.name), warm(NativeCli.name)),
+        "container_cold_over_wasm01_cold": (cold(Container.name), cold(Wasm01Aot.name)),
+        "preinit_cold_over_wasm_warm": (cold(WasmPreinitAot.name), warm(WasmAot.name)),
+        "preinit_instance_over_wasm_warm": (
+            rt.get(WasmPreinitAot.name, {}).get("instance_ms", {}).get("median"),
+            warm(WasmAot.name),
+        ),
+    }
     return {k: round(a / b, 3) for k, (a, b) in pairs.items() if a and b}
 
 
@@ -217,8 +254,10 @@ def wasm_backends(runtimes: dict) -> dict[str, tuple[float, list[float]]]:
     out = {}
     if Wasm01Aot.name in runtimes:
         w = runtimes[Wasm01Aot.name]
-        out[Wasm01Aot.name] = (sum(v for k, v in w["cold_phases_ms"].items() if k != "activation"),
-                             w["warm_ms"]["samples"])
+        out[Wasm01Aot.name] = (
+            sum(v for k, v in w["cold_phases_ms"].items() if k != "activation"),
+            w["warm_ms"]["samples"],
+        )
     w = runtimes.get(WasmPreinitAot.name, {})
     phases = w.get("cold_phases_ms", {})
     if "instance_ms" in w and "load_module" in phases:
@@ -238,9 +277,13 @@ def hybrid_section(cfg, dist, runtimes: dict, golden, progress: Progress, settin
     c = runtimes[Container.name]
     sims, backends = {}, {}
     for name, (ready, service) in wasm.items():
-        backends[name] = Backends(wasm_ready=ready, wasm_service=service,
-                                  container_ready=c["cold_phases_ms"]["init_answered"],
-                                  container_service=c["warm_ms"]["samples"], slots=min(2, os.cpu_count() or 2))
+        backends[name] = Backends(
+            wasm_ready=ready,
+            wasm_service=service,
+            container_ready=c["cold_phases_ms"]["init_answered"],
+            container_service=c["warm_ms"]["samples"],
+            slots=min(2, os.cpu_count() or 2),
+        )
         sims[name] = simulate(backends[name], seed=settings.seed, bursts=200 if settings.runs >= 20 else 30)
 
     # the dispatcher runs the pre-initialised module as a process per request in the Rust host
@@ -250,11 +293,23 @@ def hybrid_section(cfg, dist, runtimes: dict, golden, progress: Progress, settin
         progress.step("dispatcher skipped")
         return {"skipped": "the dispatcher needs wasm01-aot or the Rust host (`invoke host`)"}
     progress.step("hybrid simulation")
-    dispatcher = run_dispatcher(cfg, dist, image_request(golden.image_bytes), rate=10,
-                                requests=50 if settings.runs >= 20 else 12, wasm_backend=primary)
+    dispatcher = run_dispatcher(
+        cfg,
+        dist,
+        image_request(golden.image_bytes),
+        rate=10,
+        requests=50 if settings.runs >= 20 else 12,
+        wasm_backend=primary,
+    )
     progress.step("hybrid dispatcher")
-    return {"wasm_backend": primary, "simulation": sims[primary], "simulations": sims, "timeline_rate_per_s": 10,
-            "timeline": timeline(backends[primary]), "dispatcher": dispatcher}
+    return {
+        "wasm_backend": primary,
+        "simulation": sims[primary],
+        "simulations": sims,
+        "timeline_rate_per_s": 10,
+        "timeline": timeline(backends[primary]),
+        "dispatcher": dispatcher,
+    }
 
 
 def write_results(results: dict, dist: DistLayout) -> Path:

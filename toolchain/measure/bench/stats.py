@@ -23,8 +23,15 @@ def percentile(sorted_samples: list[float], q: float) -> float:
 
 def summarize(samples: list[float], keep_samples: bool = True) -> dict:
     s = sorted(samples)
-    out: dict[str, float | int | list[float]] = {"median": percentile(s, 50), "p95": percentile(s, 95), "p99": percentile(s, 99), "min": s[0],
-           "max": s[-1], "mean": statistics.fmean(s), "n": len(s)}
+    out: dict[str, float | int | list[float]] = {
+        "median": percentile(s, 50),
+        "p95": percentile(s, 95),
+        "p99": percentile(s, 99),
+        "min": s[0],
+        "max": s[-1],
+        "mean": statistics.fmean(s),
+        "n": len(s),
+    }
     out = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in out.items()}
     if keep_samples:
         out["samples"] = [round(v, 3) for v in samples]
@@ -39,8 +46,9 @@ def spread(summary: dict) -> float:
 TIME = GNU_TIME.path
 
 
-def run_measured(argv: list[str], stdin: bytes | None = None, env: dict | None = None,
-                 timeout: float = 600) -> tuple[float, int, bytes, bytes, int]:
+def run_measured(
+    argv: list[str], stdin: bytes | None = None, env: dict | None = None, timeout: float = 600
+) -> tuple[float, int, bytes, bytes, int]:
     """Run a process to completion: (wall ms, exit code, stdout, stderr, peak RSS KiB).
 
     The peak comes from GNU time, not from our own wait4: Linux carries ru_maxrss across execve, so a child
@@ -60,7 +68,10 @@ def run_measured(argv: list[str], stdin: bytes | None = None, env: dict | None =
         for chunk in iter(lambda: stream.read(65536), b""):
             buf.extend(chunk)
 
-    threads = [threading.Thread(target=pump, args=(proc.stdout, out)), threading.Thread(target=pump, args=(proc.stderr, err))]
+    threads = [
+        threading.Thread(target=pump, args=(proc.stdout, out)),
+        threading.Thread(target=pump, args=(proc.stderr, err)),
+    ]
     for th in threads:
         th.start()
     assert proc.stdin is not None  # opened with stdin=PIPE

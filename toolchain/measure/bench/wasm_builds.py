@@ -19,13 +19,14 @@ def compare_wasm_builds(cfg: ModelConfig, dist: DistLayout, runs: int = 20) -> l
 
     import wasmtime
 
-
     raw = wasm_path(cfg.name, "wasm-simd", dist)
     oz = optimize_wasm(raw, dist.bench_dir() / "classify-simd.Oz.wasm", "wasm-simd", level="-Oz")
-    modules = [("simd, no wasm-opt", raw, False),
-               ("simd, wasm-opt -O3 (shipped)", optimized_wasm_path(cfg.name, "wasm-simd", dist), False),
-               ("simd, wasm-opt -Oz", oz, False),
-               ("simd + relaxed-simd, no wasm-opt", wasm_path(cfg.name, "wasm-relaxed", dist), True)]
+    modules = [
+        ("simd, no wasm-opt", raw, False),
+        ("simd, wasm-opt -O3 (shipped)", optimized_wasm_path(cfg.name, "wasm-simd", dist), False),
+        ("simd, wasm-opt -Oz", oz, False),
+        ("simd + relaxed-simd, no wasm-opt", wasm_path(cfg.name, "wasm-relaxed", dist), True),
+    ]
     request = image_request(next(g for g in load_goldens(cfg, dist) if g.name == PHOTO).image_bytes)
     rows = []
     for label, path, relaxed in modules:
@@ -37,6 +38,7 @@ def compare_wasm_builds(cfg: ModelConfig, dist: DistLayout, runs: int = 20) -> l
         config.epoch_interruption = True
         engine = wasmtime.Engine(config)
         inner = guest_bench_in_instance(engine, wasmtime.Module.from_file(engine, str(path)), request, runs)
-        rows.append({"module": label, "bytes": path.stat().st_size,
-                     "warm_median_ms": statistics.median(inner["samples_ms"])})
+        rows.append(
+            {"module": label, "bytes": path.stat().st_size, "warm_median_ms": statistics.median(inner["samples_ms"])}
+        )
     return rows

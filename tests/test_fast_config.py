@@ -1,0 +1,168 @@
+"""Fast tests of load_model_config's error paths, on copies of the default model's TOML edited in a temp dir."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from toolchain.core.config import DEFAULT_MODEL, MODELS_DIR, RESIZE_FILTERS, load_model_config
+from toolchain.core.errors import ConfigError
+
+GOOD_PATH = MODELS_DIR / f"{DEFAULT_MODEL}.toml"
+GOOD = GOOD_PATH.read_text(encoding="utf-8")
+LABELS = "imagenet_1001_labels.txt"
+
+
+@pytest.fixture
+def write(tmp_path):
+    """Write an edited copy of the default config (and its label file) into tmp_path; return its path."""
+    shutil.copy(MODELS_DIR / LABELS, tmp_path / LABELS)
+
+    def write_config(text: str, name: str = "edited.toml"):
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        return path
+    return write_config
+
+
+def edited(old: str, new: str) -> str:
+    assert GOOD.count(old) >= 1, old
+    return GOOD.replace(old, new, 1)
+
+
+def refused(path) -> ConfigError:
+    with pytest.raises(ConfigError) as exc:
+        load_model_config(path)
+    assert exc.value.exit_code == 2
+    return exc.value
+
+
+def test_an_unedited_copy_loads_like_the_original(write):
+    copy = load_model_config(write(GOOD))
+    original = load_model_config(DEFAULT_MODEL)
+    assert copy.config_path != original.config_path
+    assert (copy.name, copy.input_shape, copy.central_crop, copy.resize, copy.mean, copy.std, copy.classes) == \
+        (original.name, original.input_shape, original.central_crop, original.resize, original.mean, original.std,
+         original.classes)
+    assert copy.labels_path == (write(GOOD).parent / LABELS).resolve()
+
+
+# --- not TOML --------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text", [
+    GOOD.replace("[tolerance]", "[tolerance", 1),
+    GOOD.replace('resize = "bilinear"', 'resize = "bilinear', 1),
+    GOOD + "\nshape = [1, 2]\n[input]\n",  # a table defined twice
+    "not = toml = at all",
+])
+def test_bad_toml_is_a_config_error_naming_the_file(write, text):
+    path = write(text)
+    err = refused(path)
+    assert err.message.startswith(f"{path}: not valid TOML (")
+    assert err.hint == "fix the syntax"
+
+
+# --- missing keys -------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("section", ["model", "source", "input", "output", "labels", "preprocess", "limits",
+                                     "tolerance"])
+def test_a_missing_section_is_named(write, section):
+    text = GOOD.replace(f"[{section}]", f"[unused_{section}]", 1)
+    path = write(text)
+    err = refused(path)
+    assert err.message == f"{path}: missing key '{section}'"
+    assert "mobilenet_v2_1.4_224.toml" in err.hint
+
+
+@pytest.mark.parametrize("line,where", [
+    ('kind = "generator"\n', "[source]"),
+    ('generator = "mobilenet_v2"\n', "[source]"),
+    ("shape = [1, 224, 224, 3]\n", "[input]"),
+    ("classes = 1001\n", "[output]"),
+    ("softmax = true", "[output]"),
+    ('file = "imagenet_1001_labels.txt"', "[labels]"),
+    ("central_crop = 0.875\n", "[preprocess]"),
+    ('resize = "bilinear"', "[preprocess]"),
+    ('name = "mobilenet_v2_1.4_224"\n', "[model]"),
+])
+def test_a_missing_key_is_named_with_its_section(write, line, where):
+    key = line.split("=")[0].strip()
+    path = write(edited(line, ""))
+    assert refused(path).message == f"{path} {where}: missing key '{key}'"
+
+
+@pytest.mark.parametrize("line", ["max_pixels = 8388608", "tensor_max_abs = 2e-3", "mean = [127.5, 127.5, 127.5]"])
+def test_a_missing_limit_tolerance_or_mean_is_named(write, line):
+    key = line.split("=")[0].strip()
+    err = refused(write(edited(line, "")))
+    assert f"missing key '{key}'" in err.message
+
+
+def test_a_file_source_needs_a_path(write):
+    path = write(edited('kind = "generator"', 'kind = "file"'))
+    assert refused(path).message == f"{path} [source]: missing key 'path'"
+
+
+def test_an_unknown_source_kind(write):
+    err = refused(write(edited('kind = "generator"', 'kind = "url"')))
+    assert "kind must be 'generator' or 'file', not 'url'" in err.message
+
+
+# --- central crop ---------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("crop", ["0.0", "-0.5", "1.0001", "2", "nan", "inf"])
+def test_a_central_crop_outside_0_1_is_refused(write, crop):
+    path = write(edited("central_crop = 0.875", f"central_crop = {crop}"))
+    err = refused(path)
+    assert err.message.startswith(f"{path} [preprocess]: central_crop must be in (0, 1], got ")
+
+
+@pytest.mark.parametrize("crop,value", [("1.0", 1.0), ("1", 1.0), ("0.001", 0.001)])
+def test_central_crops_in_0_1_are_accepted(write, crop, value):
+    assert load_model_config(write(edited("central_crop = 0.875", f"central_crop = {crop}"))).central_crop == value
+
+
+# --- resize ---------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("resize", ['"nearest"', '"Bilinear"', '"bicubic"', '""'])
+def test_an_unknown_resize_is_refused_with_the_supported_list(write, resize):
+    path = write(edited('resize = "bilinear"', f"resize = {resize}"))
+    err = refused(path)
+    assert err.message == (f"{path} [preprocess]: resize {resize.strip(chr(34))!r} is not supported "
+                           f"(supported: {', '.join(RESIZE_FILTERS)})")
+
+
+def test_bilinear_is_the_only_resize():
+    assert RESIZE_FILTERS == ("bilinear",)
+
+
+# --- other validation -------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("old,new,message", [
+    ("shape = [1, 224, 224, 3]", "shape = [1, 3, 224, 224]", "only NHWC [1, H, W, 3]"),
+    ("shape = [1, 224, 224, 3]", "shape = [2, 224, 224, 3]", "only NHWC [1, H, W, 3]"),
+    ("shape = [1, 224, 224, 3]", "shape = [224, 224, 3]", "only NHWC [1, H, W, 3]"),
+    ('layout = "NHWC"', 'layout = "NCHW"', "layout NCHW"),
+    ("std = [127.5, 127.5, 127.5]", "std = [127.5, 0, 127.5]", "std non-zero"),
+    ("mean = [127.5, 127.5, 127.5]", "mean = [127.5, 127.5]", "mean and std need 3 values each"),
+    ("offset = 0", "offset = -1", "with offset -1 need 1000"),
+    ("offset = 0", "offset = 1", "has 1001 lines, but 1001 classes with offset 1 need 1002"),
+    ("classes = 1001", "classes = 1002", "need 1002"),
+    ('file = "imagenet_1001_labels.txt"', 'file = "no_such_labels.txt"', "does not exist"),
+])
+def test_other_invalid_values_are_refused(write, old, new, message):
+    assert message in refused(write(edited(old, new))).message
+
+
+def test_a_relative_file_source_is_resolved_against_the_config(write, tmp_path):
+    cfg = load_model_config(write(edited('kind = "generator"', 'kind = "file"\npath = "graphs/m.pb"')))
+    assert cfg.source.kind == "file" and cfg.source.path == tmp_path / "graphs" / "m.pb"
+
+
+def test_a_missing_config_file_lists_the_known_models(tmp_path):
+    err = refused(tmp_path / "absent.toml")
+    assert err.message == f"no model config at {tmp_path / 'absent.toml'}"
+    assert DEFAULT_MODEL in err.hint
+    err = refused("no_such_model")
+    assert err.message == f"no model config at {MODELS_DIR / 'no_such_model.toml'}"
