@@ -11,9 +11,28 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF's C++ start-up chatter 
 
 from invoke import Exit, task
 
+from toolchain.build.aot import precompile_cwasm
+from toolchain.build.convert import convert_pb_to_onnx
+from toolchain.build.golden import make_goldens
+from toolchain.build.guest import build_guest
+from toolchain.build.host import build_wasm_host
+from toolchain.build.model import ensure_frozen_model
+from toolchain.build.optimize import optimize_guest
+from toolchain.build.preinit import preinitialize_guest
 from toolchain.core.catalog import DistLayout
 from toolchain.core.config import DEFAULT_MODEL, load_model_config
 from toolchain.core.errors import ToolchainError
+from toolchain.measure.audit import audit_dependencies
+from toolchain.measure.bench.report import format_summary
+from toolchain.measure.bench.run import BenchSettings, run_and_write
+from toolchain.measure.bench.wasm_builds import compare_wasm_builds
+from toolchain.measure.classify import classify_file
+from toolchain.measure.fuzz import TARGETS, run_fuzzing
+from toolchain.measure.load import LoadSettings, run_load
+from toolchain.measure.reproduce import verify_reproducible
+from toolchain.measure.verify import format_table, raise_on_divergence, report_json
+from toolchain.measure.verify import verify as run_verify
+from toolchain.pipeline import build_all, clean_dist, package_all
 
 MODEL_HELP = {"model": f"model config name in models/ or a path to a .toml (default: {DEFAULT_MODEL})"}
 
@@ -40,8 +59,6 @@ def _setup(model):
 @cli_errors
 def model(c, model=DEFAULT_MODEL, force=False):
     """Produce dist/model/<model>.pb: build the embedded default with TF, or take the config's frozen .pb."""
-    from toolchain.build.model import ensure_frozen_model
-
     ensure_frozen_model(*_setup(model), force=force)
 
 
@@ -49,8 +66,6 @@ def model(c, model=DEFAULT_MODEL, force=False):
 @cli_errors
 def convert(c, model=DEFAULT_MODEL, force=False):
     """Convert the frozen .pb to ONNX (tf2onnx, checker, canonical names) and check it against TF."""
-    from toolchain.build.convert import convert_pb_to_onnx
-
     convert_pb_to_onnx(*_setup(model), force=force)
 
 
@@ -58,8 +73,6 @@ def convert(c, model=DEFAULT_MODEL, force=False):
 @cli_errors
 def golden(c, model=DEFAULT_MODEL, force=False):
     """Write golden inputs (photos + edge cases) and TensorFlow's reference outputs to dist/golden/."""
-    from toolchain.build.golden import make_goldens
-
     make_goldens(*_setup(model), force=force)
 
 
@@ -74,8 +87,6 @@ def golden(c, model=DEFAULT_MODEL, force=False):
 @cli_errors
 def guest(c, model=DEFAULT_MODEL, variant=None):
     """Build the guest classifier: native CLI and wasm32-wasip1 modules (the variants that ship)."""
-    from toolchain.build.guest import build_guest
-
     build_guest(*_setup(model), variants=variant or None)
 
 
@@ -86,8 +97,6 @@ def guest(c, model=DEFAULT_MODEL, variant=None):
 @cli_errors
 def optimize(c, model=DEFAULT_MODEL, variant=None):
     """wasm-opt and strip each wasm variant (dist/guest/<model>/*.opt.wasm)."""
-    from toolchain.build.optimize import optimize_guest
-
     optimize_guest(*_setup(model), variants=variant or None)
 
 
@@ -95,8 +104,6 @@ def optimize(c, model=DEFAULT_MODEL, variant=None):
 @cli_errors
 def preinit(c, model=DEFAULT_MODEL, force=False):
     """Pre-initialise the SIMD guest with Wizer (model parsed and optimised at build time)."""
-    from toolchain.build.preinit import preinitialize_guest
-
     preinitialize_guest(*_setup(model), force=force)
 
 
@@ -104,8 +111,6 @@ def preinit(c, model=DEFAULT_MODEL, force=False):
 @cli_errors
 def host(c):
     """Build the Rust wasm host (wasmtime 50 crate) the benchmark uses for wasm cold starts → dist/hosts/."""
-    from toolchain.build.host import build_wasm_host
-
     build_wasm_host(DistLayout.default())
 
 
@@ -113,8 +118,6 @@ def host(c):
 @cli_errors
 def aot(c, model=DEFAULT_MODEL):
     """Precompile .cwasm for each target wasmtime version, each in a venv with exactly that version."""
-    from toolchain.build.aot import precompile_cwasm
-
     precompile_cwasm(*_setup(model))
 
 
@@ -122,8 +125,6 @@ def aot(c, model=DEFAULT_MODEL):
 @cli_errors
 def build(c, model=DEFAULT_MODEL):
     """Run every build stage in order: model → convert → golden → guest → optimize → aot."""
-    from toolchain.pipeline import build_all
-
     build_all(*_setup(model))
 
 
@@ -131,8 +132,6 @@ def build(c, model=DEFAULT_MODEL):
 @cli_errors
 def package(c, model=DEFAULT_MODEL, measure=True):
     """OpenWhisk zips, the action image, deploy files with measured memory limits; then dist/manifest.json."""
-    from toolchain.pipeline import package_all
-
     package_all(*_setup(model), measure=measure)
 
 
@@ -148,12 +147,7 @@ def package(c, model=DEFAULT_MODEL, measure=True):
 @cli_errors
 def verify(c, model=DEFAULT_MODEL, runtime=None, json=False, reproducible=False):
     """Run the goldens through every available runtime; fail on divergence from TensorFlow."""
-    from toolchain.measure.verify import format_table, raise_on_divergence, report_json
-    from toolchain.measure.verify import verify as run_verify
-
     if reproducible:
-        from toolchain.measure.reproduce import verify_reproducible
-
         verify_reproducible(model, DistLayout.default())
         return
     report = run_verify(*_setup(model), runtimes=runtime or None)
@@ -168,8 +162,6 @@ def verify(c, model=DEFAULT_MODEL, runtime=None, json=False, reproducible=False)
 @cli_errors
 def classify(c, image, model=DEFAULT_MODEL, runtime="onnxruntime-1t"):
     """Classify one image file on one runtime and print the result JSON."""
-    from toolchain.measure.classify import classify_file
-
     print(classify_file(image, *_setup(model), runtime))
 
 
@@ -177,8 +169,8 @@ def classify(c, image, model=DEFAULT_MODEL, runtime="onnxruntime-1t"):
     help={
         **MODEL_HELP,
         "all": "every runtime (default): TF, ONNX Runtime, tract, wasm JIT + AOT, wasm:0.1, exec, container",
-        "jit": "of the wasm runtimes only the JIT one (the seed's benchmark.sh --jit)",
-        "aot": "of the wasm runtimes only the AOT ones (the seed's --aot)",
+        "jit": "of the wasm runtimes only the JIT one (the original benchmark's --jit)",
+        "aot": "of the wasm runtimes only the AOT ones (the original benchmark's --aot)",
         "runs": "warm samples per runtime (default 30; --quick: 6)",
         "rounds": "interleaving rounds, one cold start per runtime each (default 5; --quick: 2)",
         "runtime": "only these runtimes (repeatable)",
@@ -205,13 +197,8 @@ def bench(
     wasm_builds=False,
 ):
     """Compare the runtimes (warm, cold, throughput, memory, hybrid bridge): dist/bench/results.json + report."""
-    from toolchain.measure.bench.report import format_summary
-    from toolchain.measure.bench.run import BenchSettings, run_and_write
-
     cfg, dist = _setup(model)
     if wasm_builds:
-        from toolchain.measure.bench.wasm_builds import compare_wasm_builds
-
         for row in compare_wasm_builds(cfg, dist, runs=int(runs or 20)):
             print(f"{row['module']:<36} {row['bytes']:>12,} bytes  warm median {row['warm_median_ms']:.1f} ms")
         return
@@ -244,8 +231,6 @@ def bench(
 @cli_errors
 def load(c, model=DEFAULT_MODEL, seconds=60, clients=2, target="container"):
     """Bounded load test on localhost: good and bad requests mixed; fails on any wrong answer or RSS growth."""
-    from toolchain.measure.load import LoadSettings, run_load
-
     if target not in ("container", "server"):
         raise Exit("--target is container or server", code=2)
     run_load(*_setup(model), LoadSettings(seconds=float(seconds), clients=int(clients), target=target))
@@ -255,8 +240,6 @@ def load(c, model=DEFAULT_MODEL, seconds=60, clients=2, target="container"):
 @cli_errors
 def fuzz(c, model=DEFAULT_MODEL, seconds=60, target="all"):
     """Coverage-guided fuzzing of the guest's input path (cargo fuzz; opt-in) → dist/fuzz/results.json."""
-    from toolchain.measure.fuzz import TARGETS, run_fuzzing
-
     targets = TARGETS if target == "all" else (target,)
     run_fuzzing(*_setup(model), targets=targets, seconds=int(seconds))
 
@@ -265,16 +248,12 @@ def fuzz(c, model=DEFAULT_MODEL, seconds=60, target="all"):
 @cli_errors
 def audit(c):
     """Dependency policy of the Rust workspaces, offline: cargo-deny licences, bans, sources (guest/deny.toml)."""
-    from toolchain.measure.audit import audit_dependencies
-
     audit_dependencies()
 
 
 @task
 def clean(c):
     """Remove dist/ (every build output and stamp)."""
-    from toolchain.pipeline import clean_dist
-
     clean_dist(DistLayout.default())
 
 

@@ -3,23 +3,23 @@ the wasm backends the hybrid bridge can use, build-time chains and the report's 
 
 from __future__ import annotations
 
-import json
 import math
 import random
 
 import numpy as np
 import pytest
 
-from toolchain.core.config import DistLayout, load_model_config
+from toolchain.core.catalog import DistLayout
+from toolchain.core.config import load_model_config
 from toolchain.core.errors import ConfigError
 from toolchain.core.fsutil import record_build_seconds
-from toolchain.measure.bench.probes import PROBES
-from toolchain.measure.bench.report import SCHEMA_PATH, _f, format_summary, markdown, tables
+from toolchain.measure.bench.probes import probe_names
+from toolchain.measure.bench.report import _f, format_summary, markdown, tables
 from toolchain.measure.bench.run import (
     NOISY_SPREAD,
     WASM_MODES,
     BenchSettings,
-    _build_s,
+    build_seconds_of,
     chosen_runtimes,
     ratios,
     wasm_backends,
@@ -34,6 +34,7 @@ def cfg():
 
 
 # --- percentile ---------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("q,expected", [(0, 1.0), (25, 1.75), (50, 2.5), (95, 3.85), (100, 4.0)])
 def test_percentile_interpolates_linearly(q, expected):
@@ -64,12 +65,20 @@ def test_percentile_on_exact_ranks_returns_the_sample():
 
 # --- summarize and spread ------------------------------------------------------------------------------------
 
+
 def test_summarize_keys_values_and_rounding():
     samples = [3.0001, 1.23456, 2.0, 10.98765]
     out = summarize(samples)
-    assert out == {"median": 2.5, "p95": round(percentile(sorted(samples), 95), 3),
-                   "p99": round(percentile(sorted(samples), 99), 3), "min": 1.235, "max": 10.988,
-                   "mean": round(sum(samples) / 4, 3), "n": 4, "samples": [3.0, 1.235, 2.0, 10.988]}
+    assert out == {
+        "median": 2.5,
+        "p95": round(percentile(sorted(samples), 95), 3),
+        "p99": round(percentile(sorted(samples), 99), 3),
+        "min": 1.235,
+        "max": 10.988,
+        "mean": round(sum(samples) / 4, 3),
+        "n": 4,
+        "samples": [3.0, 1.235, 2.0, 10.988],
+    }
 
 
 def test_summarize_keeps_samples_in_measurement_order_and_leaves_the_input_alone():
@@ -107,6 +116,7 @@ def test_spread_of_a_summary():
 
 # --- Progress --------------------------------------------------------------------------------------------------
 
+
 def test_progress_prints_a_line_per_step_when_not_a_terminal(capsys):
     p = Progress(2)
     p.step("first")
@@ -124,6 +134,7 @@ def test_progress_with_no_steps_counts_one(capsys):
 
 # --- ratios --------------------------------------------------------------------------------------------------
 
+
 def _rt(warm=None, cold=None, instance=None):
     r = {}
     if warm is not None:
@@ -136,15 +147,28 @@ def _rt(warm=None, cold=None, instance=None):
 
 
 def test_ratios_from_one_run():
-    rt = {"native-tract": _rt(100.0, 300.0), "wasm-aot": _rt(180.0, 540.0), "wasm-jit": _rt(190.0),
-          "onnxruntime-1t": _rt(60.0), "container": _rt(110.0, 1500.0), "native-ort": _rt(62.0),
-          "wasm01-aot": _rt(900.0, 1000.0), "wasm-preinit-aot": _rt(200.0, 360.0, 190.0)}
+    rt = {
+        "native-tract": _rt(100.0, 300.0),
+        "wasm-aot": _rt(180.0, 540.0),
+        "wasm-jit": _rt(190.0),
+        "onnxruntime-1t": _rt(60.0),
+        "container": _rt(110.0, 1500.0),
+        "native-ort": _rt(62.0),
+        "wasm01-aot": _rt(900.0, 1000.0),
+        "wasm-preinit-aot": _rt(200.0, 360.0, 190.0),
+    }
     assert ratios(rt) == {
-        "wasm_aot_over_native": 1.8, "wasm_jit_over_native": 1.9, "native_over_onnxruntime_1t": 1.667,
-        "container_over_onnxruntime_1t": 1.833, "native_ort_over_onnxruntime_1t": 1.033,
-        "wasm_aot_cold_over_wasm_warm": 3.0, "native_cold_over_native_warm": 3.0,
-        "container_cold_over_wasm01_cold": 1.5, "preinit_cold_over_wasm_warm": 2.0,
-        "preinit_instance_over_wasm_warm": 1.056}
+        "wasm_aot_over_native": 1.8,
+        "wasm_jit_over_native": 1.9,
+        "native_over_onnxruntime_1t": 1.667,
+        "container_over_onnxruntime_1t": 1.833,
+        "native_ort_over_onnxruntime_1t": 1.033,
+        "wasm_aot_cold_over_wasm_warm": 3.0,
+        "native_cold_over_native_warm": 3.0,
+        "container_cold_over_wasm01_cold": 1.5,
+        "preinit_cold_over_wasm_warm": 2.0,
+        "preinit_instance_over_wasm_warm": 1.056,
+    }
 
 
 def test_ratios_leave_out_pairs_with_a_missing_or_zero_side():
@@ -155,16 +179,22 @@ def test_ratios_leave_out_pairs_with_a_missing_or_zero_side():
 
 # --- wasm backends for the hybrid bridge -----------------------------------------------------------------------
 
+
 def test_wasm_backends_ready_time_and_service_samples():
     runtimes = {
-        "wasm01-aot": {"cold_phases_ms": {"start": 40.0, "load": 60.0, "activation": 900.0},
-                       "warm_ms": {"samples": [900.0, 910.0]}},
-        "wasm-preinit-aot": {"cold_phases_ms": {"engine": 5.0, "import_wasmtime": 20.0, "load_module": 30.0,
-                                                "instance": 99.0},
-                             "instance_ms": {"samples": [150.0, 151.0]}},
+        "wasm01-aot": {
+            "cold_phases_ms": {"start": 40.0, "load": 60.0, "activation": 900.0},
+            "warm_ms": {"samples": [900.0, 910.0]},
+        },
+        "wasm-preinit-aot": {
+            "cold_phases_ms": {"engine": 5.0, "import_wasmtime": 20.0, "load_module": 30.0, "instance": 99.0},
+            "instance_ms": {"samples": [150.0, 151.0]},
+        },
     }
-    assert wasm_backends(runtimes) == {"wasm01-aot": (100.0, [900.0, 910.0]),
-                                       "wasm-preinit-aot": (55.0, [150.0, 151.0])}
+    assert wasm_backends(runtimes) == {
+        "wasm01-aot": (100.0, [900.0, 910.0]),
+        "wasm-preinit-aot": (55.0, [150.0, 151.0]),
+    }
 
 
 def test_wasm_backends_need_the_preinit_instance_and_module_load():
@@ -180,10 +210,10 @@ def test_wasm_backends_ready_counts_only_the_phases_present():
 
 # --- runtime choice and build times -----------------------------------------------------------------------------
 
-def test_every_probe_is_a_registered_runtime_and_the_schema_knows_every_runtime():
-    assert set(PROBES) <= set(runtime_names())
-    schema = json.loads(SCHEMA_PATH.read_text())
-    assert set(schema["properties"]["runtimes"]["propertyNames"]["enum"]) == set(runtime_names())
+
+def test_every_runtime_has_a_probe():
+    """(The results schema's list is checked against the registry in test_architecture.py.)"""
+    assert probe_names() == runtime_names()
 
 
 def test_wasm_modes():
@@ -197,7 +227,7 @@ def test_chosen_runtimes_on_an_empty_dist(cfg, tmp_path, mode):
     assert ready == []
     wasm = [n for n in missing if n.startswith("wasm")]
     assert wasm == list(WASM_MODES[mode])
-    assert [n for n in missing if not n.startswith("wasm")] == [n for n in PROBES if not n.startswith("wasm")]
+    assert [n for n in missing if not n.startswith("wasm")] == [n for n in probe_names() if not n.startswith("wasm")]
 
 
 def test_chosen_runtimes_by_name_and_unknown_names(cfg, tmp_path):
@@ -216,31 +246,46 @@ def test_quick_settings():
 def test_build_seconds_sum_the_whole_chain_or_nothing(cfg, tmp_path):
     dist = DistLayout(tmp_path)
     m = cfg.name
-    assert _build_s("wasm-jit", cfg, dist) is None
+    assert build_seconds_of("wasm-jit", cfg, dist) is None
     record_build_seconds(dist.root, dist.root / "guest" / m / "classify-simd.wasm", 100.04)
-    assert _build_s("wasm-jit", cfg, dist) is None  # the wasm-opt step is not recorded yet
+    assert build_seconds_of("wasm-jit", cfg, dist) is None  # the wasm-opt step is not recorded yet
     record_build_seconds(dist.root, dist.root / "guest" / m / "classify-simd.opt.wasm", 20.0)
-    assert _build_s("wasm-jit", cfg, dist) == 120.0
+    assert build_seconds_of("wasm-jit", cfg, dist) == 120.0
     record_build_seconds(dist.root, dist.root / "aot" / m / "classify-simd.wasmtime-50.cwasm", 7.5)
-    assert _build_s("wasm-aot", cfg, dist) == 127.5
-    assert _build_s("wasm-jit", cfg, dist) == 120.0
-    assert _build_s("tf", cfg, dist) is None
+    assert build_seconds_of("wasm-aot", cfg, dist) == 127.5
+    assert build_seconds_of("wasm-jit", cfg, dist) == 120.0
+    assert build_seconds_of("tf", cfg, dist) is None
 
 
 # --- report tables ----------------------------------------------------------------------------------------------
 
+
 def _results():
     warm = {"median": 12.345, "p95": 14.0, "p99": 15.5, "samples": [12.0, 14.0]}
-    return {"command": "invoke bench --quick", "model": "m", "created": "2026-01-01T00:00:00Z",
-            "image": {"name": "chelsea.png", "bytes": 12345},
-            "machine": {"cpu": "cpu", "cores": 2, "memory_gb": 7.8, "kernel": "6.1"},
-            "settings": {"runs": 6, "rounds": 2}, "noisy": [],
-            "runtimes": {"native-tract": {"warm_ms": warm, "cold_ms": {"median": 40.0}, "cold_is": "a process",
-                                          "throughput_rps": {"1_worker": 80.0}, "peak_rss_mb": 95.4,
-                                          "artifact_bytes": 12_500_000, "build_s": 300.0,
-                                          "cold_phases_ms": {"spawn": 1.5}}},
-            "spread": {"native-tract": 0.134}, "ratios": {"native_cold_over_native_warm": 3.24},
-            "unavailable": {"tf": "dist/model/m.pb missing: run `invoke model`"}}
+    return {
+        "command": "invoke bench --quick",
+        "model": "m",
+        "created": "2026-01-01T00:00:00Z",
+        "image": {"name": "chelsea.png", "bytes": 12345},
+        "machine": {"cpu": "cpu", "cores": 2, "memory_gb": 7.8, "kernel": "6.1"},
+        "settings": {"runs": 6, "rounds": 2},
+        "noisy": [],
+        "runtimes": {
+            "native-tract": {
+                "warm_ms": warm,
+                "cold_ms": {"median": 40.0},
+                "cold_is": "a process",
+                "throughput_rps": {"1_worker": 80.0},
+                "peak_rss_mb": 95.4,
+                "artifact_bytes": 12_500_000,
+                "build_s": 300.0,
+                "cold_phases_ms": {"spawn": 1.5},
+            }
+        },
+        "spread": {"native-tract": 0.134},
+        "ratios": {"native_cold_over_native_warm": 3.24},
+        "unavailable": {"tf": "dist/model/m.pb missing: run `invoke model`"},
+    }
 
 
 def test_number_formatting():
@@ -263,6 +308,17 @@ def test_markdown_and_summary_carry_the_tables():
     assert "| native-tract | 12.3 | 14.0 | 15.5 | 0.13 | 40.0 | 80.0 | – | 95.4 | 12.5 | 300.0 |" in md
     summary = format_summary(_results()).splitlines()
     assert summary[0] == "Command: `invoke bench --quick`"
-    assert summary[2].split() == ["native-tract", "12.3", "14.0", "15.5", "0.13", "40.0", "80.0", "–", "95.4",
-                                  "12.5", "300.0"]
+    assert summary[2].split() == [
+        "native-tract",
+        "12.3",
+        "14.0",
+        "15.5",
+        "0.13",
+        "40.0",
+        "80.0",
+        "–",
+        "95.4",
+        "12.5",
+        "300.0",
+    ]
     assert summary[-1] == "native_cold_over_native_warm = 3.24"

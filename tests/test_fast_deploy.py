@@ -9,8 +9,10 @@ import io
 import pytest
 from PIL import Image
 
-from toolchain.core.config import DistLayout, load_model_config
+from toolchain.core.catalog import DistLayout, deploy_paths
+from toolchain.core.config import load_model_config
 from toolchain.core.errors import StageError
+from toolchain.measure.peaks import plan_actions
 from toolchain.package.deploy import (
     MEMORY_HEADROOM,
     MEMORY_MAX_MB,
@@ -18,10 +20,8 @@ from toolchain.package.deploy import (
     PAYLOAD_LIMIT,
     TIMEOUT_MS,
     ActionPlan,
-    deploy_paths,
     largest_accepted_image,
     memory_limit_mb,
-    plan_actions,
     wsk_commands,
     wskdeploy_yaml,
 )
@@ -47,6 +47,7 @@ PLANS = [
 
 # --- memory limits -----------------------------------------------------------------------------------------
 
+
 def test_openwhisk_memory_range_and_headroom_constants():
     assert (MEMORY_MIN_MB, MEMORY_MAX_MB) == (128, 512)
     assert MEMORY_HEADROOM == 1.25
@@ -54,16 +55,19 @@ def test_openwhisk_memory_range_and_headroom_constants():
     assert PAYLOAD_LIMIT == 1024 * 1024
 
 
-@pytest.mark.parametrize("peak,limit", [
-    (0.0, 128),        # floor: OpenWhisk's minimum
-    (50.0, 128),       # 62.5 -> 64, still under the floor
-    (102.4, 128),      # 128.0 exactly: no rounding up
-    (102.5, 160),      # 128.125 -> next multiple of 32
-    (128.0, 160),      # 160.0 exactly
-    (128.1, 192),
-    (200.0, 256),      # 250 -> 256
-    (409.6, 512),      # 512.0 exactly: the largest peak that fits
-])
+@pytest.mark.parametrize(
+    "peak,limit",
+    [
+        (0.0, 128),  # floor: OpenWhisk's minimum
+        (50.0, 128),  # 62.5 -> 64, still under the floor
+        (102.4, 128),  # 128.0 exactly: no rounding up
+        (102.5, 160),  # 128.125 -> next multiple of 32
+        (128.0, 160),  # 160.0 exactly
+        (128.1, 192),
+        (200.0, 256),  # 250 -> 256
+        (409.6, 512),  # 512.0 exactly: the largest peak that fits
+    ],
+)
 def test_memory_limit_is_peak_with_headroom_rounded_up_to_32_mb(peak, limit):
     assert memory_limit_mb(peak, "action") == limit
 
@@ -93,6 +97,7 @@ def test_memory_limit_error_names_the_needed_size():
 
 
 # --- wskdeploy manifest ------------------------------------------------------------------------------------
+
 
 def test_wskdeploy_yaml_exact_text(cfg):
     expected = f"""\
@@ -144,6 +149,7 @@ def test_wskdeploy_yaml_with_no_plans_is_still_a_manifest(cfg):
 
 # --- wsk commands ------------------------------------------------------------------------------------------
 
+
 def test_wsk_commands_exact_text():
     assert wsk_commands(PLANS) == (
         "#!/bin/sh\n"
@@ -151,7 +157,8 @@ def test_wsk_commands_exact_text():
         "set -eu\n"
         "wsk action update m-wasm m-wasmtime.zip --kind wasm:0.1 --memory 192 --timeout 60000\n"
         "wsk action update m-exec m-exec.zip --native --memory 128 --timeout 60000\n"
-        "wsk action update m-container --docker reg/m:0.1.0 --memory 256 --timeout 60000\n")
+        "wsk action update m-container --docker reg/m:0.1.0 --memory 256 --timeout 60000\n"
+    )
 
 
 def test_wsk_commands_refuse_an_unknown_action_kind():
@@ -163,18 +170,22 @@ def test_wsk_commands_with_no_plans_is_only_the_preamble():
     assert wsk_commands([]).splitlines() == [
         "#!/bin/sh",
         "# The wsk commands for these actions (written by `invoke package`). Run from this directory.",
-        "set -eu"]
+        "set -eu",
+    ]
 
 
 def test_deploy_paths_are_per_model_in_the_openwhisk_dir(tmp_path):
     dist = DistLayout(tmp_path)
     paths = deploy_paths("m", dist)
-    assert paths == {"wskdeploy": tmp_path / "openwhisk" / "m-manifest.yaml",
-                     "commands": tmp_path / "openwhisk" / "m-deploy.sh",
-                     "plan": tmp_path / "openwhisk" / "m-actions.json"}
+    assert paths == {
+        "wskdeploy": tmp_path / "openwhisk" / "m-manifest.yaml",
+        "commands": tmp_path / "openwhisk" / "m-deploy.sh",
+        "plan": tmp_path / "openwhisk" / "m-actions.json",
+    }
 
 
 # --- the measurement image and the payload-limit check ------------------------------------------------------
+
 
 def test_largest_accepted_image_is_a_jpeg_at_the_pixel_limit(tiny_cfg):
     data = largest_accepted_image(tiny_cfg)
@@ -221,4 +232,3 @@ def test_a_request_over_the_payload_limit_is_refused(tiny_cfg, tmp_path, monkeyp
     monkeypatch.setitem(plan_actions.__globals__, "PAYLOAD_LIMIT", request_len)  # at the limit: accepted
     with pytest.raises(StageError, match="missing"):
         plan_actions(tiny_cfg, DistLayout(tmp_path))
-

@@ -10,20 +10,24 @@ import zipfile
 
 import pytest
 
-from toolchain.build.aot import aot_target, cwasm_path
-from toolchain.build.guest import native_cli_path
-from toolchain.core.config import DistLayout, load_model_config
+from toolchain.core.catalog import (
+    WASM01_TARGET,
+    DistLayout,
+    aot_target,
+    cwasm_path,
+    exec_zip_path,
+    native_cli_path,
+    wasm01_zip_path,
+)
+from toolchain.core.config import load_model_config
 from toolchain.core.errors import StageError
 from toolchain.package.archive import Entry, zip_bytes
 from toolchain.package.zips import (
     OPENWHISK_CODE_LIMIT,
-    WASM01_TARGET,
     artifacts,
-    exec_zip_path,
     package_exec_zip,
     package_wasm01_zip,
     wasm01_zip_bytes,
-    wasm01_zip_path,
     zip_within_code_limit,
 )
 
@@ -38,8 +42,10 @@ def cfg():
 @pytest.fixture
 def limit(monkeypatch):
     """Set OpenWhisk's code limit (in base64 bytes) for the code under test: the real 48 MB needs 36 MB zips."""
+
     def set_limit(n: int) -> None:
         monkeypatch.setitem(zip_within_code_limit.__globals__, "OPENWHISK_CODE_LIMIT", n)
+
     return set_limit
 
 
@@ -182,8 +188,9 @@ def test_packaging_without_the_build_outputs_says_what_to_run(cfg, tmp_path):
 def test_artifacts_describe_both_zips(tmp_path):
     dist = DistLayout(tmp_path)
     wasm, exe = artifacts("m", dist)
-    assert (wasm.path, wasm.kind, wasm.runtime_version) == (wasm01_zip_path("m", dist), "openwhisk-wasm-zip",
-                                                            aot_target(WASM01_TARGET).version)
-    assert (exe.path, exe.kind, exe.runtime) == (exec_zip_path("m", dist), "openwhisk-exec-zip",
-                                                 "openwhisk-actionloop")
-
+    assert (wasm.path, wasm.kind, wasm.runtime_version) == (
+        wasm01_zip_path("m", dist),
+        "openwhisk-wasm-zip",
+        aot_target(WASM01_TARGET).version,
+    )
+    assert (exe.path, exe.kind, exe.runtime) == (exec_zip_path("m", dist), "openwhisk-exec-zip", "openwhisk-actionloop")

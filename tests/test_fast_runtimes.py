@@ -5,12 +5,25 @@ from __future__ import annotations
 
 import pytest
 
-from toolchain.core.config import DistLayout, load_model_config
+from toolchain.core.catalog import DistLayout
+from toolchain.core.config import load_model_config
 from toolchain.core.errors import ConfigError
 from toolchain.runtimes import REGISTRY, make_runtime, runtime_names, select_runtimes
 
-EXPECTED = ["tf", "onnxruntime-1t", "onnxruntime", "tract-py", "native-tract", "wasm-jit", "wasm-aot",
-            "wasm-preinit-aot", "wasm01-aot", "actionloop-exec", "container", "native-ort"]
+EXPECTED = [
+    "tf",
+    "onnxruntime-1t",
+    "onnxruntime",
+    "tract-py",
+    "native-tract",
+    "wasm-jit",
+    "wasm-aot",
+    "wasm-preinit-aot",
+    "wasm01-aot",
+    "actionloop-exec",
+    "container",
+    "native-ort",
+]
 
 
 @pytest.fixture(scope="module")
@@ -62,12 +75,23 @@ def test_nothing_is_available_on_an_empty_dist(cfg, tmp_path):
         assert str(tmp_path) in reason, (name, reason)  # it names the file it looked for
 
 
-@pytest.mark.parametrize("name,needs", [
-    ("tf", "invoke model"), ("onnxruntime-1t", "invoke convert"), ("onnxruntime", "invoke convert"),
-    ("tract-py", "invoke convert"), ("native-tract", "invoke guest"), ("wasm-jit", "invoke build"),
-    ("wasm-aot", "invoke build"), ("wasm-preinit-aot", "invoke build"), ("wasm01-aot", "invoke build"),
-    ("actionloop-exec", "invoke package"), ("container", "invoke package"), ("native-ort", "invoke package"),
-])
+@pytest.mark.parametrize(
+    "name,needs",
+    [
+        ("tf", "invoke model"),
+        ("onnxruntime-1t", "invoke convert"),
+        ("onnxruntime", "invoke convert"),
+        ("tract-py", "invoke convert"),
+        ("native-tract", "invoke guest"),
+        ("wasm-jit", "invoke build"),
+        ("wasm-aot", "invoke build"),
+        ("wasm-preinit-aot", "invoke build"),
+        ("wasm01-aot", "invoke build"),
+        ("actionloop-exec", "invoke package"),
+        ("container", "invoke package"),
+        ("native-ort", "invoke package"),
+    ],
+)
 def test_each_missing_reason_says_which_task_makes_the_artifact(cfg, tmp_path, name, needs):
     _, missing = select_runtimes(cfg, DistLayout(tmp_path), [name])
     assert needs in missing[name]

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from toolchain.build.aot import aot_targets
-from toolchain.build.guest import VARIANTS
-from toolchain.build.optimize import BASE_FEATURES, OPT_LEVEL, wasm_opt_flags
+from toolchain.build.optimize import BASE_FEATURES, wasm_opt_flags
+from toolchain.core.catalog import VARIANTS, aot_targets
 
 WASM_VARIANTS = [name for name, v in VARIANTS.items() if v.is_wasm]
+
+
+OPT_LEVEL_OF = {v.name: v.wasm_opt_level for v in VARIANTS.values() if v.is_wasm}
 
 
 def test_the_wasm_variants_are_the_expected_three():
@@ -30,15 +32,20 @@ def test_relaxed_variant_flags_enable_simd_and_relaxed_simd():
 
 
 def test_base_features_name_rustcs_default_wasm_features():
-    assert set(BASE_FEATURES) == {"--enable-bulk-memory", "--enable-sign-ext", "--enable-mutable-globals",
-                                  "--enable-nontrapping-float-to-int", "--enable-multivalue",
-                                  "--enable-reference-types"}
+    assert set(BASE_FEATURES) == {
+        "--enable-bulk-memory",
+        "--enable-sign-ext",
+        "--enable-mutable-globals",
+        "--enable-nontrapping-float-to-int",
+        "--enable-multivalue",
+        "--enable-reference-types",
+    }
 
 
 @pytest.mark.parametrize("variant", WASM_VARIANTS)
 def test_every_variant_has_the_base_features_once_and_only_enable_flags(variant):
     flags = wasm_opt_flags(variant)
-    assert flags[:len(BASE_FEATURES)] == list(BASE_FEATURES)
+    assert flags[: len(BASE_FEATURES)] == list(BASE_FEATURES)
     assert len(flags) == len(set(flags))
     assert all(f.startswith("--enable-") for f in flags)
     assert ("--enable-simd" in flags) == ("simd128" in VARIANTS[variant].features)
@@ -58,17 +65,16 @@ def test_an_unknown_variant_is_refused():
 
 
 def test_optimisation_level_per_variant():
-    assert OPT_LEVEL == {"wasm-simd": "-O3", "wasm-nosimd": "-Oz", "wasm-relaxed": "-O3"}
+    assert OPT_LEVEL_OF == {"wasm-simd": "-O3", "wasm-nosimd": "-Oz", "wasm-relaxed": "-O3"}
 
 
 def test_every_wasm_variant_has_an_optimisation_level_and_only_those():
-    assert set(OPT_LEVEL) == set(WASM_VARIANTS)
-    assert all(level in {"-O0", "-O1", "-O2", "-O3", "-O4", "-Os", "-Oz"} for level in OPT_LEVEL.values())
+    assert set(OPT_LEVEL_OF) == set(WASM_VARIANTS)
+    assert all(level in {"-O0", "-O1", "-O2", "-O3", "-O4", "-Os", "-Oz"} for level in OPT_LEVEL_OF.values())
 
 
 def test_the_module_for_openwhisk_wasm01_is_optimised_for_size():
     # the wasmtime-0.23 .cwasm must fit OpenWhisk's code limit: its variant gets -Oz, the SIMD one -O3
     by_simd = {t.simd: t.variant for t in aot_targets()}
-    assert OPT_LEVEL[by_simd[False]] == "-Oz"
-    assert OPT_LEVEL[by_simd[True]] == "-O3"
-
+    assert OPT_LEVEL_OF[by_simd[False]] == "-Oz"
+    assert OPT_LEVEL_OF[by_simd[True]] == "-O3"

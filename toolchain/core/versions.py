@@ -4,8 +4,8 @@ requirements.lock). One place, read by every stage and recorded in the manifest.
 ONNX_OPSET = 13
 
 # Runtimes the AOT stage compiles for; each .cwasm is made and checked in a venv with exactly that version.
-# "pypi" is the current wasmtime Python package used locally (same major as the Rust host crate);
-# "openwhisk-wasm-0.1" is what OpenWhisk's wasm:0.1 executor embeds (no SIMD, default engine config).
+# "wasmtime-50" is the wasmtime Python package used locally (the same version as the Rust host's crate);
+# "wasmtime-0.23" is what OpenWhisk's wasm:0.1 executor embeds (no SIMD, default engine config).
 WASMTIME_TARGETS: dict[str, dict[str, str | bool]] = {
     "wasmtime-50": {"pip": "wasmtime==50.0.1", "simd": True},
     "wasmtime-0.23": {"pip": "wasmtime==0.23.0", "simd": False},

@@ -1,4 +1,9 @@
-"""The runtime registry: verify, bench and classify iterate over it, so a new runtime is one adapter here."""
+"""The runtime registry: verify, bench, classify and the memory measurement iterate over it.
+
+A new runtime is an adapter module here (name, artifact, start-up; the ``Runtime`` interface in base.py) and its
+class in REGISTRY; the bench measures it once toolchain/measure/bench/probes.PROBE_OF names its probe, and the
+results schema lists its name (tests/test_architecture.py checks that the two lists agree).
+"""
 
 from __future__ import annotations
 
