@@ -141,7 +141,7 @@ pub const ENGINE: &str = if cfg!(feature = "ort-engine") {
     "none"
 };
 
-/// Wizer's initialisation hook (`toolchain/preinit.py`): the model is parsed and optimised into
+/// Wizer's initialisation hook (`toolchain/build/preinit.py`): the model is parsed and optimised into
 /// linear memory, which Wizer then snapshots into the module, so instances start with it ready.
 #[cfg(target_arch = "wasm32")]
 #[export_name = "wizer-initialize"]
