@@ -36,6 +36,12 @@ def reproducible_cargo_env() -> dict[str, str]:
     return {**os.environ, "SOURCE_DATE_EPOCH": CARGO_SOURCE_DATE_EPOCH}
 
 
+# The cargo subcommands are tools the tests and `invoke audit`/`invoke fuzz` run, not something we ship: build them
+# without the fat LTO and single codegen unit of their own release profiles (cargo-deny's took most of its
+# ~5 min cold install on 2 cores). Cargo's config-level profile overrides the package's manifest profile.
+TOOL_PROFILE = {"CARGO_PROFILE_RELEASE_LTO": "off", "CARGO_PROFILE_RELEASE_CODEGEN_UNITS": "16"}
+
+
 def nightly_command(*args: str) -> list[str]:
     """`rustup run nightly ARGS...`: the toolchain of the wasm host and of cargo fuzz."""
     return [RUSTUP.path, "run", HOST_TOOLCHAIN, *args]
@@ -50,6 +56,7 @@ def ensure_cargo_subcommand(name: str, version: str) -> None:
     with log.step(f"cargo install cargo-{name} {version}"):
         proc = subprocess.run(
             nightly_command("cargo", "install", f"cargo-{name}", "--version", f"={version}", "--locked"),
+            env={**os.environ, **TOOL_PROFILE},
             capture_output=True,
             text=True,
             timeout=3600,
