@@ -33,6 +33,7 @@ from toolchain.measure.reproduce import verify_reproducible
 from toolchain.measure.verify import format_table, raise_on_divergence, report_json
 from toolchain.measure.verify import verify as run_verify
 from toolchain.pipeline import build_all, clean_dist, package_all
+from toolchain.runtimes import OnnxRuntime1T
 
 MODEL_HELP = {"model": f"model config name in models/ or a path to a .toml (default: {DEFAULT_MODEL})"}
 
@@ -160,7 +161,7 @@ def verify(c, model=DEFAULT_MODEL, runtime=None, json=False, reproducible=False)
     positional=["image"],
 )
 @cli_errors
-def classify(c, image, model=DEFAULT_MODEL, runtime="onnxruntime-1t"):
+def classify(c, image, model=DEFAULT_MODEL, runtime=OnnxRuntime1T.name):
     """Classify one image file on one runtime and print the result JSON."""
     print(classify_file(image, *_setup(model), runtime))
 
