@@ -26,7 +26,11 @@ from toolchain.core.catalog import (
 )
 from toolchain.core.config import REPO_ROOT, ModelConfig
 from toolchain.core.errors import StageError
-from toolchain.core.fsutil import atomic_path, digest_inputs, is_up_to_date, record_build_seconds, record_stamp
+from toolchain.core.fsutil import (
+    Incremental,
+    atomic_path,
+    digest_inputs,
+)
 
 WORKER = REPO_ROOT / "toolchain" / "hosts" / "wasmtime_worker.py"
 
@@ -52,9 +56,8 @@ def precompile_cwasm(cfg: ModelConfig, dist: DistLayout) -> list[Path]:
     for target, src, dst, stamp_name in _jobs(cfg, dist):
         python = runtime_python(target.name)
         inputs = digest_inputs([src, WORKER], {"target": target.name, "args": target.worker_args()})
-        stamp = dist.stamp(stamp_name, cfg.name)
-        if is_up_to_date(stamp, inputs, [dst]):
-            log.info(f"aot: {dst.name} is up to date")
+        job = Incremental("aot", dist.stamp(stamp_name, cfg.name), inputs, (dst,))
+        if job.up_to_date():
             outs.append(dst)
             continue
         started = time.perf_counter()
@@ -70,8 +73,7 @@ def precompile_cwasm(cfg: ModelConfig, dist: DistLayout) -> list[Path]:
             if proc.returncode != 0:
                 raise StageError(f"wasmtime {target.version} could not compile {src}: {proc.stderr.strip()[-1500:]}")
         log.info(f"aot: {dst} ({dst.stat().st_size:,} bytes)")
-        record_stamp(stamp, inputs, [dst])
-        record_build_seconds(dist.root, dst, time.perf_counter() - started)
+        job.record(dist.root, started)
         outs.append(dst)
     return outs
 

@@ -13,7 +13,7 @@ from toolchain.core import log
 from toolchain.core.catalog import DistLayout
 from toolchain.core.config import ModelConfig
 from toolchain.core.errors import InputError, StageError
-from toolchain.core.fsutil import atomic_path, digest_inputs, is_up_to_date, record_stamp
+from toolchain.core.fsutil import Incremental, atomic_path, digest_inputs
 from toolchain.core.preprocess import image_to_tensor, to_probabilities
 from toolchain.core.versions import ONNX_OPSET
 
@@ -68,8 +68,8 @@ def convert_pb_to_onnx(cfg: ModelConfig, dist: DistLayout, force: bool = False) 
     if not pb.is_file():
         raise InputError(f"frozen graph {pb} does not exist", hint=f"run `invoke model --model {cfg.name}` first")
     inputs = digest_inputs([pb, cfg.config_path], {"opset": ONNX_OPSET})
-    if not force and is_up_to_date(dist.stamp("convert", cfg.name), inputs, [out]):
-        log.info(f"convert: {out.name} is up to date")
+    job = Incremental("convert", dist.stamp("convert", cfg.name), inputs, (out,))
+    if job.up_to_date(force):
         return out
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import onnx
@@ -105,7 +105,7 @@ def convert_pb_to_onnx(cfg: ModelConfig, dist: DistLayout, force: bool = False) 
         f"convert: {out} ({out.stat().st_size} bytes); TF vs ONNX Runtime max |Δp| {max_delta:.2e} "
         f"(tolerance {cfg.tensor_tolerance:g})"
     )
-    record_stamp(dist.stamp("convert", cfg.name), inputs, [out])
+    job.record()
     return out
 
 

@@ -21,7 +21,13 @@ from toolchain.core import log
 from toolchain.core.catalog import DistLayout
 from toolchain.core.config import ModelConfig
 from toolchain.core.errors import StageError
-from toolchain.core.fsutil import canonical_json, digest_inputs, is_up_to_date, record_stamp, sha256_file, write_atomic
+from toolchain.core.fsutil import (
+    Incremental,
+    canonical_json,
+    digest_inputs,
+    sha256_file,
+    write_atomic,
+)
 from toolchain.core.preprocess import decode_rgb8, rgb8_to_tensor, to_probabilities, top_k
 
 # scikit-image ships these in its wheel: eight colour photos and one grayscale photo.
@@ -93,8 +99,8 @@ def make_goldens(cfg: ModelConfig, dist: DistLayout, force: bool = False) -> Pat
     index_path = out_dir / "index.json"
     pb = dist.frozen_pb(cfg.name)
     inputs = digest_inputs([pb, cfg.config_path, cfg.labels_path, *photo_sources()], {"golden_version": 1})
-    if not force and is_up_to_date(dist.stamp("golden", cfg.name), inputs, [index_path]):
-        log.info(f"golden: {out_dir} is up to date")
+    job = Incremental("golden", dist.stamp("golden", cfg.name), inputs, (index_path,), subject=str(out_dir))
+    if job.up_to_date(force):
         return index_path
     labels = cfg.labels()
     reference = FrozenGraph(pb, cfg)
@@ -128,7 +134,7 @@ def make_goldens(cfg: ModelConfig, dist: DistLayout, force: bool = False) -> Pat
             )
     index = {"model": cfg.name, "reference": "tensorflow", "goldens": entries}
     write_atomic(index_path, canonical_json(index))
-    record_stamp(dist.stamp("golden", cfg.name), inputs, [index_path])
+    job.record()
     return index_path
 
 

@@ -10,7 +10,11 @@ from toolchain.core import log
 from toolchain.core.catalog import VARIANTS, DistLayout, optimized_wasm_path, shipped_variants, wasm_path
 from toolchain.core.config import ModelConfig
 from toolchain.core.errors import StageError
-from toolchain.core.fsutil import atomic_path, digest_inputs, is_up_to_date, record_build_seconds, record_stamp
+from toolchain.core.fsutil import (
+    Incremental,
+    atomic_path,
+    digest_inputs,
+)
 from toolchain.core.programs import WASM_OPT, WASM_STRIP
 
 # Binaryen 108 predates rustc 1.96's default wasm features, so name them; simd only where the variant has it.
@@ -61,13 +65,10 @@ def optimize_guest(cfg: ModelConfig, dist: DistLayout, variants: list[str] | Non
             raise StageError(f"{src} missing", hint=f"run `invoke guest --model {cfg.name}` first")
         dst = optimized_wasm_path(cfg.name, name, dist)
         inputs = digest_inputs([src], {"flags": [VARIANTS[name].wasm_opt_level, *wasm_opt_flags(name)]})
-        stamp = dist.stamp(f"optimize-{name}", cfg.name)
-        if is_up_to_date(stamp, inputs, [dst]):
-            log.info(f"optimize: {dst.name} is up to date")
-        else:
+        job = Incremental("optimize", dist.stamp(f"optimize-{name}", cfg.name), inputs, (dst,))
+        if not job.up_to_date():
             started = time.perf_counter()
             optimize_wasm(src, dst, name)
-            record_stamp(stamp, inputs, [dst])
-            record_build_seconds(dist.root, dst, time.perf_counter() - started)
+            job.record(dist.root, started)
         outs.append(dst)
     return outs

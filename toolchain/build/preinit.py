@@ -17,7 +17,11 @@ from toolchain.core.artifact import Artifact
 from toolchain.core.catalog import WASM_TARGET, DistLayout, host_path, optimized_wasm_path, preinit_path
 from toolchain.core.config import ModelConfig
 from toolchain.core.errors import StageError
-from toolchain.core.fsutil import atomic_path, digest_inputs, is_up_to_date, record_build_seconds, record_stamp
+from toolchain.core.fsutil import (
+    Incremental,
+    atomic_path,
+    digest_inputs,
+)
 
 INIT_FUNC = "wizer-initialize"
 
@@ -31,9 +35,8 @@ def preinitialize_guest(cfg: ModelConfig, dist: DistLayout, force: bool = False)
     if not host.is_file():
         raise StageError(f"{host} missing", hint="run `invoke host` first (Wizer runs inside the wasm host)")
     inputs = digest_inputs([src, host], {"init": INIT_FUNC})
-    stamp = dist.stamp("preinit", cfg.name)
-    if not force and is_up_to_date(stamp, inputs, [dst]):
-        log.info(f"preinit: {dst.name} is up to date")
+    job = Incremental("preinit", dist.stamp("preinit", cfg.name), inputs, (dst,))
+    if job.up_to_date(force):
         return dst
     started = time.perf_counter()
     with atomic_path(dst) as tmp, log.step(f"wizer {src.name} (model parsed and optimised at build time)"):
@@ -42,8 +45,7 @@ def preinitialize_guest(cfg: ModelConfig, dist: DistLayout, force: bool = False)
         proc = subprocess.run([str(host), "preinit", str(src), str(tmp)], capture_output=True, text=True, timeout=1800)
         if proc.returncode != 0:
             raise StageError(f"wizer failed on {src}: {proc.stderr.strip()[-1500:]}")
-    record_stamp(stamp, inputs, [dst])
-    record_build_seconds(dist.root, dst, time.perf_counter() - started)
+    job.record(dist.root, started)
     log.info(f"preinit: {dst} ({src.stat().st_size:,} → {dst.stat().st_size:,} bytes)")
     return dst
 

@@ -6,9 +6,13 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+
+from toolchain.core import log
 
 
 def sha256_file(path: Path) -> str:
@@ -75,6 +79,30 @@ def is_up_to_date(stamp: Path, inputs: dict, outputs: list[Path]) -> bool:
 
 def record_stamp(stamp: Path, inputs: dict, outputs: list[Path]) -> None:
     write_atomic(stamp, canonical_json({"inputs": inputs, "outputs": {str(p): sha256_file(p) for p in outputs}}))
+
+
+@dataclass(frozen=True)
+class Incremental:
+    """One stage's up-to-date logic: skip when its inputs' digests and its outputs are as the stamp recorded them;
+    after a build, record the stamp (and how long the build took)."""
+
+    stage: str  # for the log line, e.g. "aot"
+    stamp: Path
+    inputs: dict
+    outputs: tuple[Path, ...]
+    subject: str = ""  # what the log line names; the first output's file name by default
+
+    def up_to_date(self, force: bool = False) -> bool:
+        if force or not is_up_to_date(self.stamp, self.inputs, list(self.outputs)):
+            return False
+        log.info(f"{self.stage}: {self.subject or self.outputs[0].name} is up to date")
+        return True
+
+    def record(self, dist_root: Path | None = None, started: float | None = None) -> None:
+        """Record the stamp; with ``started`` (a perf_counter reading), also the first output's build seconds."""
+        record_stamp(self.stamp, self.inputs, list(self.outputs))
+        if dist_root is not None and started is not None:
+            record_build_seconds(dist_root, self.outputs[0], time.perf_counter() - started)
 
 
 def record_build_seconds(dist_root: Path, artifact: Path, seconds: float) -> None:
