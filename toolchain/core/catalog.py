@@ -1,7 +1,7 @@
 """The artifact catalog: what is built (variants, AOT targets, image engines), for which target triple, and
 where each artifact lies in dist/. Every stage, runtime and measurement asks here; nothing else spells a path.
 
-To add an artifact: its path here, its stage in toolchain/build or toolchain/package/zips, its kind in
+To add an artifact: its path here, its stage in toolchain/build or toolchain/package, its kind in
 schemas/manifest.schema.json and an entry in that stage's ``artifacts()``.
 """
 
