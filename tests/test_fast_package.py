@@ -25,6 +25,7 @@ from toolchain.package.archive import Entry, zip_bytes
 from toolchain.package.zips import (
     OPENWHISK_CODE_LIMIT,
     artifacts,
+    code_limit_share,
     package_exec_zip,
     package_wasm01_zip,
     wasm01_zip_bytes,
@@ -194,3 +195,36 @@ def test_artifacts_describe_both_zips(tmp_path):
         aot_target(WASM01_TARGET).version,
     )
     assert (exe.path, exe.kind, exe.runtime) == (exec_zip_path("m", dist), "openwhisk-exec-zip", "openwhisk-actionloop")
+
+
+def test_code_limit_share_counts_base64_bytes():
+    assert code_limit_share(3) == 4 / OPENWHISK_CODE_LIMIT
+    assert code_limit_share(4) == 8 / OPENWHISK_CODE_LIMIT  # base64 pads to whole 4-byte groups
+    assert code_limit_share(OPENWHISK_CODE_LIMIT * 3 // 4) == 1.0
+
+
+def test_the_manifest_carries_each_zips_share_of_the_limit(cfg, tmp_path, monkeypatch):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", str(EPOCH))
+    dist = DistLayout(tmp_path)
+    assert [a.code_limit_share for a in artifacts(cfg.name, dist)] == [None, None]  # nothing built yet
+    binary = native_cli_path(cfg.name, dist)
+    binary.parent.mkdir(parents=True)
+    binary.write_bytes(b"\x7fELF" + bytes(5000))
+    out = package_exec_zip(cfg, dist)
+    exe = artifacts(cfg.name, dist)[1]
+    assert exe.code_limit_share == round(len(base64.b64encode(out.read_bytes())) / OPENWHISK_CODE_LIMIT, 4)
+    assert exe.entry(dist)["code_limit_share"] == exe.code_limit_share
+
+
+@pytest.mark.parametrize("share,warned", [(0.5, False), (0.9, False), (0.95, True)])
+def test_packaging_warns_above_90_percent_of_the_limit(cfg, tmp_path, monkeypatch, capsys, share, warned):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", str(EPOCH))
+    dist = DistLayout(tmp_path)
+    cwasm = cwasm_path(cfg.name, aot_target(WASM01_TARGET), dist)
+    cwasm.parent.mkdir(parents=True)
+    cwasm.write_bytes(b"x" * 3000)
+    zip_size = len(zip_within_code_limit([Entry("content", cwasm.read_bytes())], EPOCH, "t")[0])
+    limit = 4 * -(-zip_size // 3) / share  # a limit at which this zip takes exactly `share`
+    monkeypatch.setitem(code_limit_share.__globals__, "OPENWHISK_CODE_LIMIT", limit)
+    package_wasm01_zip(cfg, dist)
+    assert ("warning:" in capsys.readouterr().err) is warned

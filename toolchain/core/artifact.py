@@ -26,6 +26,7 @@ class Artifact:
     features: tuple[str, ...] | None = None
     image_id: str | None = None  # oci-image: the config digest `podman images` shows
     image_reference: str | None = None  # oci-image: repository:tag it loads as
+    code_limit_share: float | None = None  # action zips: base64 size / OpenWhisk's code limit
 
     def entry(self, dist: DistLayout) -> dict:
         assert self.kind in KINDS, self.kind
@@ -36,7 +37,15 @@ class Artifact:
             "sha256": sha256_file(self.path),
             "bytes": self.path.stat().st_size,
         }
-        for key in ("target", "runtime", "runtime_version", "cpu_baseline", "image_id", "image_reference"):
+        for key in (
+            "target",
+            "runtime",
+            "runtime_version",
+            "cpu_baseline",
+            "image_id",
+            "image_reference",
+            "code_limit_share",
+        ):
             if getattr(self, key) is not None:
                 e[key] = getattr(self, key)
         if self.features is not None:

@@ -31,6 +31,13 @@ from toolchain.core.fsutil import write_atomic
 from toolchain.package.archive import Entry, source_date_epoch, zip_bytes
 
 OPENWHISK_CODE_LIMIT = 48 * 1024 * 1024  # bytes of base64 action code (OpenWhisk's default)
+# Above this share of the limit the build warns: a slightly larger model, or any guest growth, fails to deploy.
+CODE_LIMIT_WARN_SHARE = 0.90
+
+
+def code_limit_share(zip_size: int) -> float:
+    """What a zip of ``zip_size`` bytes takes of OpenWhisk's code limit once base64-encoded (as /init sends it)."""
+    return 4 * -(-zip_size // 3) / OPENWHISK_CODE_LIMIT
 
 
 def zip_within_code_limit(
@@ -55,11 +62,16 @@ def wasm01_zip_bytes(cwasm: bytes, epoch: int) -> tuple[bytes, bool]:
 
 
 def _report(out: Path, data: bytes, deflated: bool) -> None:
-    size_b64 = len(base64.b64encode(data))
+    share = code_limit_share(len(data))
     log.info(
         f"package: {out} ({len(data):,} bytes, {'deflated' if deflated else 'stored'}; "
-        f"{size_b64:,} after base64 = {100 * size_b64 / OPENWHISK_CODE_LIMIT:.0f}% of the 48 MB limit)"
+        f"{len(base64.b64encode(data)):,} after base64 = {100 * share:.1f}% of OpenWhisk's 48 MB code limit)"
     )
+    if share > CODE_LIMIT_WARN_SHARE:
+        log.info(
+            f"warning: {out.name} takes {100 * share:.1f}% of OpenWhisk's action-code limit (warning above "
+            f"{100 * CODE_LIMIT_WARN_SHARE:.0f}%): a slightly larger model or guest will not deploy"
+        )
 
 
 def package_wasm01_zip(cfg: ModelConfig, dist: DistLayout) -> Path:
@@ -89,6 +101,10 @@ def package_exec_zip(cfg: ModelConfig, dist: DistLayout) -> Path:
     return out
 
 
+def _share_of(path: Path) -> float | None:
+    return round(code_limit_share(path.stat().st_size), 4) if path.is_file() else None
+
+
 def artifacts(model: str, dist: DistLayout) -> list[Artifact]:
     return [
         Artifact(
@@ -100,6 +116,7 @@ def artifacts(model: str, dist: DistLayout) -> list[Artifact]:
             runtime_version=aot_target(WASM01_TARGET).version,
             cpu_baseline="build-host",
             features=(),
+            code_limit_share=_share_of(wasm01_zip_path(model, dist)),
         ),
         Artifact(
             exec_zip_path(model, dist),
@@ -109,5 +126,6 @@ def artifacts(model: str, dist: DistLayout) -> list[Artifact]:
             runtime="openwhisk-actionloop",
             cpu_baseline=VARIANTS["native"].cpu_baseline,
             features=(),
+            code_limit_share=_share_of(exec_zip_path(model, dist)),
         ),
     ]
