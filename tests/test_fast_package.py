@@ -23,6 +23,8 @@ from toolchain.core.config import load_model_config
 from toolchain.core.errors import StageError
 from toolchain.package.archive import Entry, zip_bytes
 from toolchain.package.zips import (
+    ACTIONLOOP_IMAGES,
+    EXEC_ENV,
     OPENWHISK_CODE_LIMIT,
     artifacts,
     code_limit_share,
@@ -31,6 +33,7 @@ from toolchain.package.zips import (
     wasm01_zip_bytes,
     zip_within_code_limit,
 )
+from toolchain.runtimes.actions import init_like_actionloop_proxy
 
 EPOCH = 1_700_000_000
 
@@ -148,8 +151,9 @@ def test_package_exec_zip_layout(cfg, tmp_path, monkeypatch):
     binary.write_bytes(b"\x7fELF" + bytes(5000))
     out = package_exec_zip(cfg, dist)
     assert out == exec_zip_path(cfg.name, dist)
-    (info,) = entries_of(out.read_bytes())
+    info, env = entries_of(out.read_bytes())
     assert info.filename == "exec"  # top level: the actionloop proxy runs ./exec
+    assert (env.filename, zipfile.ZipFile(out).read("exec.env")) == ("exec.env", f"{EXEC_ENV}\n".encode())
     assert info.compress_type == zipfile.ZIP_DEFLATED
     assert info.external_attr >> 16 == 0o100755  # a regular, executable file
     assert info.date_time == time.gmtime(EPOCH)[:6]
@@ -228,3 +232,16 @@ def test_packaging_warns_above_90_percent_of_the_limit(cfg, tmp_path, monkeypatc
     monkeypatch.setitem(code_limit_share.__globals__, "OPENWHISK_CODE_LIMIT", limit)
     package_wasm01_zip(cfg, dist)
     assert ("warning:" in capsys.readouterr().err) is warned
+
+
+def test_a_golang_image_checks_exec_env_before_starting_anything(tmp_path):
+    """The proxy replay refuses a zip whose exec.env does not name the image (no process is started)."""
+    golang = next(i for i in ACTIONLOOP_IMAGES if i.execution_env)
+    assert golang.execution_env == EXEC_ENV == "openwhisk/action-golang-v1.23"
+    fake_elf = b"\x7fELF" + bytes(64)
+    for name, entries in {
+        "none": [Entry("exec", fake_elf, 0o755)],
+        "other": [Entry("exec", fake_elf, 0o755), Entry("exec.env", b"openwhisk/action-golang-v1.22\n")],
+    }.items():
+        with pytest.raises(StageError, match="502"):
+            init_like_actionloop_proxy(zip_bytes(entries, EPOCH, compress=True), tmp_path / name, golang)

@@ -13,7 +13,17 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from toolchain.runtimes.actions import SENTINEL, ExecAction, ServerAction, extract_exec, load_image, remove_image
+from toolchain.core.errors import StageError
+from toolchain.package.zips import ACTIONLOOP_IMAGES
+from toolchain.runtimes.actions import (
+    SENTINEL,
+    ExecAction,
+    ServerAction,
+    extract_exec,
+    init_like_actionloop_proxy,
+    load_image,
+    remove_image,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -244,11 +254,39 @@ def test_exec_without_fd3_answers_once_like_the_docker_skeleton(packaged, tmp_pa
 def test_exec_zip_layout(packaged):
     import zipfile
 
+    from toolchain.package.zips import EXEC_ENV
+
     with zipfile.ZipFile(packaged["exec_zip"]) as zf:
-        assert zf.namelist() == ["exec"]
+        assert zf.namelist() == ["exec", "exec.env"]
         assert (zf.getinfo("exec").external_attr >> 16) & 0o777 == 0o755
         head = zf.open("exec").read(20)
+        assert zf.read("exec.env") == f"{EXEC_ENV}\n".encode()
     assert head[:4] == b"\x7fELF" and head[4] == 2  # a 64-bit ELF
+
+
+@pytest.mark.parametrize("image", ACTIONLOOP_IMAGES, ids=lambda i: i.deploy)
+def test_exec_zip_starts_as_each_actionloop_image_runs_it(packaged, image, tmp_path):
+    """The Go proxy's /init replayed with each image's environment (the golang images check exec.env)."""
+    action = init_like_actionloop_proxy(packaged["exec_zip"].read_bytes(), tmp_path, image)
+    try:
+        assert action.ack == ({"ok": True} if image.wait_for_ack else None)
+        g = packaged["goldens"][0]
+        assert action.activate({"image": b64(g.image_bytes)})["index"] == g.tf_result["index"]
+    finally:
+        action.close()
+
+
+def test_a_golang_image_refuses_an_exec_zip_without_exec_env(packaged, tmp_path):
+    """What README's old advice (`--kind go:1.22` with a bare `exec`) met: /init answers 502."""
+    import zipfile
+
+    from toolchain.package.archive import Entry, zip_bytes
+
+    with zipfile.ZipFile(packaged["exec_zip"]) as zf:
+        bare = zip_bytes([Entry("exec", zf.read("exec"), 0o755)], 0, compress=True)
+    golang = next(i for i in ACTIONLOOP_IMAGES if i.execution_env)
+    with pytest.raises(StageError, match="502.*exec.env is None"):
+        init_like_actionloop_proxy(bare, tmp_path, golang)
 
 
 def test_image_is_deterministic_and_labelled(packaged):

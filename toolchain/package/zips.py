@@ -9,6 +9,7 @@ code over 48 MB after base64; both zips are checked here at build time.
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
 from pathlib import Path
 
 from toolchain.core import log
@@ -31,6 +32,26 @@ from toolchain.core.fsutil import write_atomic
 from toolchain.package.archive import Entry, source_date_epoch, zip_bytes
 
 OPENWHISK_CODE_LIMIT = 48 * 1024 * 1024  # bytes of base64 action code (OpenWhisk's default)
+
+
+@dataclass(frozen=True)
+class ActionloopImage:
+    """An actionloop runtime image the exec zip runs on unchanged: what its Dockerfile sets that decides whether
+    the Go proxy (apache/openwhisk-runtime-go) starts our `exec` (actionProxy.go, StartLatestAction)."""
+
+    deploy: str  # how `wsk` names it: `--kind go:1.23`, or `--docker IMAGE`
+    execution_env: str = ""  # OW_EXECUTION_ENV: the proxy then requires exec.env with exactly this line
+    wait_for_ack: bool = True  # OW_WAIT_FOR_ACK
+
+
+# The golang images set OW_EXECUTION_ENV (golang1.23/Dockerfile: openwhisk/action-golang-v1.23); the plain
+# actionloop base image sets nothing. One exec.env line fits one golang image: the newest released one (1.25.0).
+ACTIONLOOP_IMAGES = (
+    ActionloopImage("--kind go:1.23", execution_env="openwhisk/action-golang-v1.23"),
+    ActionloopImage("--docker openwhisk/actionloop-base", wait_for_ack=False),
+)
+EXEC_ENV = next(i.execution_env for i in ACTIONLOOP_IMAGES if i.execution_env)
+
 # Above this share of the limit the build warns: a slightly larger model, or any guest growth, fails to deploy.
 CODE_LIMIT_WARN_SHARE = 0.90
 
@@ -87,13 +108,17 @@ def package_wasm01_zip(cfg: ModelConfig, dist: DistLayout) -> Path:
 
 
 def package_exec_zip(cfg: ModelConfig, dist: DistLayout) -> Path:
-    """The actionloop zip: the static native binary as a top-level, executable ``exec``. Deflated: the proxy
-    unzips it anyway, and stored it would not fit the code limit."""
+    """The actionloop zip: the static native binary as a top-level, executable ``exec``, and the ``exec.env`` a
+    golang runtime image checks (ignored elsewhere). Deflated: the proxy unzips it anyway, and stored it would not
+    fit the code limit."""
     binary = native_cli_path(cfg.name, dist)
     if not binary.is_file():
         raise StageError(f"{binary} missing", hint=f"run `invoke build --model {cfg.name}` first")
     data, deflated = zip_within_code_limit(
-        [Entry("exec", binary.read_bytes(), 0o755)], source_date_epoch(), "actionloop exec zip", prefer_stored=False
+        [Entry("exec", binary.read_bytes(), 0o755), Entry("exec.env", f"{EXEC_ENV}\n".encode())],
+        source_date_epoch(),
+        "actionloop exec zip",
+        prefer_stored=False,
     )
     out = exec_zip_path(cfg.name, dist)
     write_atomic(out, data)

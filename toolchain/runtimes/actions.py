@@ -12,6 +12,7 @@ Used by the conformance tests, ``invoke verify`` and ``invoke bench``.
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import os
 import socket
@@ -27,6 +28,7 @@ from toolchain.core import log
 from toolchain.core.errors import StageError
 from toolchain.core.programs import PODMAN, RUNC
 from toolchain.package.oci import archive_image_id
+from toolchain.package.zips import ActionloopImage
 
 SENTINEL = "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX"
 PODMAN_GLOBAL = [PODMAN.path, "--storage-driver=vfs"]
@@ -100,6 +102,35 @@ def extract_exec(zip_path: Path, into: Path) -> Path:
         path.write_bytes(zf.read(info))
         path.chmod(0o755)
     return path
+
+
+def init_like_actionloop_proxy(zip_bytes: bytes, workdir: Path, image: ActionloopImage) -> ExecAction:
+    """Replay what the Go actionloop proxy of ``image`` does at /init with a binary zip (openwhisk-runtime-go
+    1.25: initHandler.go, extractor.go, actionProxy.go): unzip into action/1/src; an executable ``exec`` is
+    moved to action/1/bin as it is (no compiler runs); where the image sets OW_EXECUTION_ENV, bin/exec.env must
+    hold exactly that line, else /init answers 502; then bin/exec starts with the proxy's environment
+    (``__OW_EXECUTION_ENV``, ``__OW_WAIT_FOR_ACK``) and, where the image waits for it, the ack."""
+    src = workdir / "action" / "1" / "src"
+    src.mkdir(parents=True)
+    with zipfile.ZipFile(io.BytesIO(zip_bytes)) as zf:
+        zf.extractall(src)
+    exe = src / "exec"
+    if not exe.is_file() or exe.read_bytes()[:4] != b"\x7fELF":
+        raise StageError(f"{image.deploy}: the zip has no executable exec, so the proxy would try to compile it")
+    bin_dir = src.parent / "bin"
+    src.rename(bin_dir)
+    env = {}
+    if image.execution_env:
+        env_file = bin_dir / "exec.env"
+        found = env_file.read_text().strip() if env_file.is_file() else None
+        if found != image.execution_env:
+            raise StageError(
+                f"{image.deploy}: /init would answer 502 (Cannot start action): exec.env is "
+                f"{found!r}, the image requires {image.execution_env!r}"
+            )
+        env["__OW_EXECUTION_ENV"] = image.execution_env
+    (bin_dir / "exec").chmod(0o755)
+    return ExecAction(bin_dir / "exec", env=env, ack=image.wait_for_ack)
 
 
 class ExecAction:
