@@ -37,8 +37,8 @@ def reproducible_cargo_env() -> dict[str, str]:
 
 
 # The cargo subcommands are tools the tests and `invoke audit`/`invoke fuzz` run, not something we ship: build them
-# without the fat LTO and single codegen unit of their own release profiles (cargo-deny's took most of its
-# ~5 min cold install on 2 cores). Cargo's config-level profile overrides the package's manifest profile.
+# without the fat LTO and single codegen unit of their own release profiles (serial work that dominates a cold
+# install on 2 cores; cargo-deny then installed in ~3 min here). Cargo's config profile overrides the manifest's.
 TOOL_PROFILE = {"CARGO_PROFILE_RELEASE_LTO": "off", "CARGO_PROFILE_RELEASE_CODEGEN_UNITS": "16"}
 
 

@@ -27,7 +27,7 @@ class Runtime:
         return None
 
     def artifact(self) -> Path | None:
-        """The built file this runtime runs; None for the Python engines, which read the model file."""
+        """The built file this runtime runs (the Python engines: the model file they load)."""
         return None
 
     def built_from(self) -> list[Path]:

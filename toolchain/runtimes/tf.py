@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from toolchain.build.reference import FrozenGraph
@@ -12,8 +14,11 @@ class TensorFlowRuntime(PythonPipeline):
     name = "tf"
     description = "TensorFlow, frozen GraphDef (reference)"
 
+    def artifact(self) -> Path:
+        return self.dist.frozen_pb(self.cfg.name)
+
     def unavailable_reason(self):
-        pb = self.dist.frozen_pb(self.cfg.name)
+        pb = self.artifact()
         return None if pb.is_file() else f"{pb} missing: run `invoke model`"
 
     def _load(self) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from toolchain.runtimes.base import PythonPipeline
@@ -11,8 +13,11 @@ class TractPython(PythonPipeline):
     name = "tract-py"
     description = "tract (PyPI bindings), optimised plan"
 
+    def artifact(self) -> Path:
+        return self.dist.onnx(self.cfg.name)
+
     def unavailable_reason(self):
-        path = self.dist.onnx(self.cfg.name)
+        path = self.artifact()
         return None if path.is_file() else f"{path} missing: run `invoke convert`"
 
     def _load(self) -> None:
