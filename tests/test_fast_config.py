@@ -192,3 +192,19 @@ def test_a_missing_config_file_lists_the_known_models(tmp_path):
     assert DEFAULT_MODEL in err.hint
     err = refused("no_such_model")
     assert err.message == f"no model config at {MODELS_DIR / 'no_such_model.toml'}"
+
+
+# --- unknown sections and keys (a typo must not silently fall back to a default) --------------------------------
+
+
+@pytest.mark.parametrize(
+    "old,new,message",
+    [
+        ("central_crop = 0.875", "centrl_crop = 0.875", "unknown key 'centrl_crop'.*did you mean 'central_crop'"),
+        ("[limits]", "[limit]", r"unknown section \[limit\].*did you mean \[limits\]"),
+        ("offset = 0", 'offset = 0\ncolour = "rgb"', "unknown key 'colour'.*takes file, offset"),
+    ],
+)
+def test_unknown_sections_and_keys_are_refused_with_a_hint(write, old, new, message):
+    with pytest.raises(ConfigError, match=message):
+        load_model_config(write(edited(old, new)))
