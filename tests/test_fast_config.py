@@ -208,3 +208,34 @@ def test_a_missing_config_file_lists_the_known_models(tmp_path):
 def test_unknown_sections_and_keys_are_refused_with_a_hint(write, old, new, message):
     with pytest.raises(ConfigError, match=message):
         load_model_config(write(edited(old, new)))
+
+
+# --- wrong types and ranges: a ConfigError naming the key, never a TypeError ------------------------------------
+
+
+@pytest.mark.parametrize(
+    "old,new,message",
+    [
+        ("mean = [127.5, 127.5, 127.5]", "mean = 127.5", r"\[preprocess\]: mean = 127.5 is not a list of numbers"),
+        ("shape = [1, 224, 224, 3]", "shape = 224", r"\[input\]: shape = 224 is not a list of integers"),
+        ("shape = [1, 224, 224, 3]", 'shape = [1, "224", 224, 3]', "shape = .* is not a list of integers"),
+        ("central_crop = 0.875", 'central_crop = "big"', "central_crop = 'big' is not a number"),
+        ("softmax = true", 'softmax = "yes"', r"\[output\]: softmax = 'yes' is not true or false"),
+        ("classes = 1001", "classes = 0", r"\[output\]: classes = 0 is not a positive integer"),
+        ("max_pixels = 8388608", "max_pixels = -1", r"\[limits\]: max_pixels = -1 is not a positive integer"),
+        ("max_side = 8192", "max_side = 0", "max_side = 0 is not a positive integer"),
+        ("image_max_abs = 0.2", "image_max_abs = -0.1", r"\[tolerance\]: image_max_abs = -0.1 is not a number ≥ 0"),
+        ('name = "mobilenet_v2_1.4_224"', 'name = "../../etc"', r"\[model\]: name = '../../etc' is not a usable"),
+        ('name = "mobilenet_v2_1.4_224"', "name = 3", r"\[model\]: name = 3 is not a usable model name"),
+        ("seed = 20261125", 'seed = "x"', r"\[source\]: seed = 'x' is not an integer"),
+    ],
+)
+def test_wrong_types_and_ranges_name_the_key(write, old, new, message):
+    with pytest.raises(ConfigError, match=message) as exc:
+        load_model_config(write(edited(old, new)))
+    assert exc.value.exit_code == 2
+
+
+def test_a_section_that_is_not_a_table_is_refused(write):
+    with pytest.raises(ConfigError, match=r"\[model\] must be a table"):
+        load_model_config(write("model = 3\n" + GOOD.split("[source]", 1)[1].join(["[source]", ""])))

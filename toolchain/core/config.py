@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,10 +106,68 @@ def _reject_unknown_keys(raw: dict, where: str) -> None:
                 )
 
 
+_REQUIRED = object()
+
+
 def _require(table: dict, key: str, where: str):
     if key not in table:
         raise ConfigError(f"{where}: missing key '{key}'", hint="see models/mobilenet_v2_1.4_224.toml for every key")
     return table[key]
+
+
+def _typed(table: dict, key: str, where: str, convert, what: str, default=_REQUIRED):
+    """``table[key]`` converted, or a ConfigError naming the key and the type it needs (never a TypeError)."""
+    value = _require(table, key, where) if default is _REQUIRED else table.get(key, default)
+    try:
+        return convert(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: {key} = {value!r} is not {what}", hint=f"({exc})") from exc
+
+
+def _number(value, kind):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{type(value).__name__}, not a number")
+    return kind(value)
+
+
+def _numbers(value, kind, n: int | None = None) -> tuple:
+    if not isinstance(value, list) or (n is not None and len(value) != n):
+        raise TypeError("not a list" if not isinstance(value, list) else f"{len(value)} values, not {n}")
+    return tuple(_number(v, kind) for v in value)
+
+
+def _string(value) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{type(value).__name__}, not a string")
+    return value
+
+
+def _flag(value) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{type(value).__name__}, not true or false")
+    return value
+
+
+def _positive(value, kind):
+    number = _number(value, kind)
+    if not number > 0:
+        raise ValueError("must be greater than 0")
+    return number
+
+
+def _non_negative(value, kind):
+    number = _number(value, kind)
+    if not number >= 0:
+        raise ValueError("must not be negative")
+    return number
+
+
+def _file_name(value) -> str:
+    """Model names become file names in dist/: no separators, no leading dot."""
+    name = _string(value)
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", name):
+        raise ValueError("letters, digits, '_', '.' and '-' only, not starting with '.' or '-'")
+    return name
 
 
 def load_model_config(model: str | os.PathLike = DEFAULT_MODEL) -> ModelConfig:
@@ -127,83 +186,90 @@ def load_model_config(model: str | os.PathLike = DEFAULT_MODEL) -> ModelConfig:
         raise ConfigError(f"{path}: not valid TOML ({exc})", hint="fix the syntax") from exc
     where = str(path)
     _reject_unknown_keys(raw, where)
-    section = {
-        k: _require(raw, k, where)
-        for k in ("model", "source", "input", "output", "labels", "preprocess", "limits", "tolerance")
-    }
+    section = {k: _require(raw, k, where) for k in SCHEMA}
+    at = {k: f"{where} [{k}]" for k in SCHEMA}  # where each section's errors point
+
     src = section["source"]
-    kind = _require(src, "kind", where + " [source]")
+    kind = _typed(src, "kind", at["source"], _string, "a string")
     if kind == "file":
-        src_path = Path(os.path.expanduser(_require(src, "path", where + " [source]")))
+        src_path = Path(os.path.expanduser(_typed(src, "path", at["source"], _string, "a path")))
         if not src_path.is_absolute():
             src_path = path.parent / src_path
         source = Source(kind="file", path=src_path)
     elif kind == "generator":
         source = Source(
             kind="generator",
-            generator=_require(src, "generator", where + " [source]"),
-            alpha=float(src.get("alpha", 1.0)),
-            seed=int(src.get("seed", 0)),
+            generator=_typed(src, "generator", at["source"], _string, "a string"),
+            alpha=_typed(src, "alpha", at["source"], lambda v: _positive(v, float), "a positive number", 1.0),
+            seed=_typed(src, "seed", at["source"], lambda v: _number(v, int), "an integer", 0),
         )
     else:
-        raise ConfigError(f"{where} [source]: kind must be 'generator' or 'file', not {kind!r}")
+        raise ConfigError(f"{at['source']}: kind must be 'generator' or 'file', not {kind!r}")
 
-    shape = tuple(int(v) for v in _require(section["input"], "shape", where + " [input]"))
-    layout = section["input"].get("layout", "NHWC")
-    if layout != "NHWC" or len(shape) != 4 or shape[0] != 1 or shape[3] != 3:
+    inp = section["input"]
+    shape = _typed(inp, "shape", at["input"], lambda v: _numbers(v, int), "a list of integers")
+    layout = _typed(inp, "layout", at["input"], _string, "a string", "NHWC")
+    if layout != "NHWC" or len(shape) != 4 or shape[0] != 1 or shape[3] != 3 or min(shape) < 1:
         raise ConfigError(
-            f"{where} [input]: shape {list(shape)} layout {layout}: only NHWC [1, H, W, 3] inputs are supported"
+            f"{at['input']}: shape {list(shape)} layout {layout}: only NHWC [1, H, W, 3] inputs are supported"
         )
     pre = section["preprocess"]
-    crop = float(_require(pre, "central_crop", where + " [preprocess]"))
+    crop = _typed(pre, "central_crop", at["preprocess"], lambda v: _number(v, float), "a number")
     if not 0.0 < crop <= 1.0:
-        raise ConfigError(f"{where} [preprocess]: central_crop must be in (0, 1], got {crop}")
-    resize = _require(pre, "resize", where + " [preprocess]")
+        raise ConfigError(f"{at['preprocess']}: central_crop must be in (0, 1], got {crop}")
+    resize = _typed(pre, "resize", at["preprocess"], _string, "a string")
     if resize not in RESIZE_FILTERS:
         raise ConfigError(
-            f"{where} [preprocess]: resize {resize!r} is not supported (supported: {', '.join(RESIZE_FILTERS)})"
+            f"{at['preprocess']}: resize {resize!r} is not supported (supported: {', '.join(RESIZE_FILTERS)})"
         )
-    mean = tuple(float(v) for v in _require(pre, "mean", where))
-    std = tuple(float(v) for v in _require(pre, "std", where))
+    mean = _typed(pre, "mean", at["preprocess"], lambda v: _numbers(v, float), "a list of numbers")
+    std = _typed(pre, "std", at["preprocess"], lambda v: _numbers(v, float), "a list of numbers")
     if len(mean) != 3 or len(std) != 3 or any(s == 0 for s in std):
-        raise ConfigError(f"{where} [preprocess]: mean and std need 3 values each, std non-zero")
+        raise ConfigError(f"{at['preprocess']}: mean and std need 3 values each, std non-zero")
 
     out = section["output"]
-    classes = int(_require(out, "classes", where + " [output]"))
-    labels_path = path.parent / _require(section["labels"], "file", where + " [labels]")
-    offset = int(section["labels"].get("offset", 0))
+    classes = _typed(out, "classes", at["output"], lambda v: _positive(v, int), "a positive integer")
+    labels = section["labels"]
+    labels_path = path.parent / _typed(labels, "file", at["labels"], _string, "a file name")
+    offset = _typed(labels, "offset", at["labels"], lambda v: _number(v, int), "an integer", 0)
     if not labels_path.is_file():
-        raise ConfigError(f"{where} [labels]: label file {labels_path} does not exist")
+        raise ConfigError(f"{at['labels']}: label file {labels_path} does not exist")
     n_labels = len(labels_path.read_text(encoding="utf-8").splitlines())
     if offset < 0 or n_labels < classes + offset:
         raise ConfigError(
-            f"{where} [labels]: {labels_path.name} has {n_labels} lines, but {classes} classes "
+            f"{at['labels']}: {labels_path.name} has {n_labels} lines, but {classes} classes "
             f"with offset {offset} need {classes + offset}"
         )
-    lim = section["limits"]
-    tol = section["tolerance"]
+    lim, tol = section["limits"], section["tolerance"]
+
+    def limit(key: str) -> int:
+        return _typed(lim, key, at["limits"], lambda v: _positive(v, int), "a positive integer")
+
+    def tolerance(key: str, kind):
+        return _typed(tol, key, at["tolerance"], lambda v: _non_negative(v, kind), "a number ≥ 0")
+
     return ModelConfig(
-        name=_require(section["model"], "name", where + " [model]"),
-        description=section["model"].get("description", ""),
+        name=_typed(section["model"], "name", at["model"], _file_name, "a usable model name"),
+        description=_typed(section["model"], "description", at["model"], _string, "a string", ""),
         config_path=path.resolve(),
         source=source,
-        input_name=_require(section["input"], "name", where + " [input]"),
+        input_name=_typed(inp, "name", at["input"], _string, "a tensor name"),
         input_shape=shape,
-        output_name=_require(out, "name", where + " [output]"),
+        output_name=_typed(out, "name", at["output"], _string, "a tensor name"),
         classes=classes,
-        output_is_softmax=bool(_require(out, "softmax", where + " [output]")),
+        output_is_softmax=_typed(out, "softmax", at["output"], _flag, "true or false"),
         labels_path=labels_path.resolve(),
         label_offset=offset,
         central_crop=crop,
         resize=resize,
         mean=mean,
         std=std,
-        max_image_bytes=int(_require(lim, "max_image_bytes", where)),
-        max_pixels=int(_require(lim, "max_pixels", where)),
-        max_side=int(_require(lim, "max_side", where)),
-        tensor_tolerance=float(_require(tol, "tensor_max_abs", where)),
-        image_tolerance=float(_require(tol, "image_max_abs", where)),
-        jpeg_decode_tolerance=int(_require(tol, "jpeg_decode_max_abs", where)),
+        max_image_bytes=limit("max_image_bytes"),
+        max_pixels=limit("max_pixels"),
+        max_side=limit("max_side"),
+        tensor_tolerance=tolerance("tensor_max_abs", float),
+        image_tolerance=tolerance("image_max_abs", float),
+        jpeg_decode_tolerance=tolerance("jpeg_decode_max_abs", int),
     )
 
 
