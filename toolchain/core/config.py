@@ -121,7 +121,7 @@ def _typed(table: dict, key: str, where: str, convert, what: str, default=_REQUI
     try:
         return convert(value)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{where}: {key} = {value!r} is not {what}", hint=f"({exc})") from exc
+        raise ConfigError(f"{where}: {key} = {value!r} is not {what}") from exc
 
 
 def _number(value, kind):
@@ -249,7 +249,7 @@ def load_model_config(model: str | os.PathLike = DEFAULT_MODEL) -> ModelConfig:
         return _typed(tol, key, at["tolerance"], lambda v: _non_negative(v, kind), "a number ≥ 0")
 
     return ModelConfig(
-        name=_typed(section["model"], "name", at["model"], _file_name, "a usable model name"),
+        name=_typed(section["model"], "name", at["model"], _file_name, "a usable model name (letters, digits, _ . -)"),
         description=_typed(section["model"], "description", at["model"], _string, "a string", ""),
         config_path=path.resolve(),
         source=source,
