@@ -322,3 +322,23 @@ def test_markdown_and_summary_carry_the_tables():
         "300.0",
     ]
     assert summary[-1] == "native_cold_over_native_warm = 3.24"
+
+
+@pytest.mark.parametrize("runs,rounds", [(30, 5), (7, 5), (3, 5), (1, 1), (31, 4)])
+def test_warm_samples_add_up_to_runs_over_the_rounds(runs, rounds):
+    settings = BenchSettings(runs=runs, rounds=rounds)
+    per_round = [settings.warm_in_round(r) for r in range(rounds)]
+    assert sum(per_round) == runs and max(per_round) - min(per_round) <= 1
+
+
+@pytest.mark.parametrize("kw", [{"runs": 0}, {"rounds": 0}, {"runs": -3}])
+def test_bench_settings_refuse_runs_or_rounds_below_one(kw):
+    with pytest.raises(ConfigError, match="at least 1"):
+        BenchSettings(**kw)
+
+
+def test_summary_of_a_run_that_measured_nothing_is_still_a_table():
+    results = _results()
+    results["runtimes"] = {}
+    results["ratios"] = {}
+    assert format_summary(results).splitlines()[0] == "Command: `invoke bench --quick`"

@@ -254,7 +254,7 @@ def write_report(results: dict, out_dir: Path) -> dict[str, Path]:
 def format_summary(results: dict) -> str:
     """The runtime table for the terminal."""
     title, header, rows = tables(results)[0]
-    widths = [max(len(header[i]), *(len(r[i]) for r in rows)) for i in range(len(header))]
+    widths = [max([len(header[i]), *(len(r[i]) for r in rows)]) for i in range(len(header))]
 
     def fmt(cells: list[str]) -> str:
         return "  ".join(

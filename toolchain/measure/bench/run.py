@@ -58,6 +58,16 @@ class BenchSettings:
     seed: int = 1
     command: str = "invoke bench"
 
+    def __post_init__(self):
+        if self.runs < 1 or self.rounds < 1 or self.throughput_requests < 1:
+            raise ConfigError(
+                f"--runs {self.runs}, --rounds {self.rounds}: each must be at least 1", hint="e.g. --runs 30 --rounds 5"
+            )
+
+    def warm_in_round(self, r: int) -> int:
+        """Warm samples taken in round ``r``: ``runs`` spread over the rounds, the remainder in the first ones."""
+        return self.runs // self.rounds + (1 if r < self.runs % self.rounds else 0)
+
     @classmethod
     def quick(cls, **kw) -> BenchSettings:
         return cls(runs=6, rounds=2, throughput_requests=3, **kw)
@@ -122,7 +132,6 @@ def run_bench(cfg: ModelConfig, dist: DistLayout, settings: BenchSettings) -> di
     image_path = dist.golden_dir(cfg.name) / "images" / golden.name
     names, missing = chosen_runtimes(cfg, dist, settings)
     rng = random.Random(settings.seed)
-    per_round = max(1, settings.runs // settings.rounds)
     steps = len(names) * (1 + 2 * settings.rounds + 2) + 1 + (2 if settings.hybrid else 0)
     progress = Progress(steps)
     probes, data = {}, {}
@@ -139,7 +148,8 @@ def run_bench(cfg: ModelConfig, dist: DistLayout, settings: BenchSettings) -> di
             rng.shuffle(order)
             for name in order:
                 p, d = probes[name], data[name]
-                d.warm += p.warm(per_round)
+                if settings.warm_in_round(r):
+                    d.warm += p.warm(settings.warm_in_round(r))
                 if isinstance(p, WasmProbe):
                     d.instance.append(p.instance())
                 progress.step(f"round {r + 1}/{settings.rounds} warm {name}")
