@@ -45,7 +45,8 @@ def test_onnx_is_canonical_across_processes(small_model, dist, tmp_path):
     other.model_dir().mkdir(parents=True)
     other.frozen_pb(small_model.name).write_bytes(dist.frozen_pb(small_model.name).read_bytes())
     code = (
-        "from toolchain.core.config import *; from toolchain.build.convert import convert_pb_to_onnx; "
+        "from toolchain.core.config import load_model_config; from toolchain.core.catalog import DistLayout; "
+        "from toolchain.build.convert import convert_pb_to_onnx; "
         f"convert_pb_to_onnx(load_model_config({str(small_model.config_path)!r}), DistLayout({str(tmp_path)!r}))"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, cwd=REPO_ROOT)
