@@ -149,3 +149,18 @@ def test_results_schema_lists_exactly_the_runtime_registry():
 
     schema = json.loads((REPO_ROOT / "schemas" / "bench-results.schema.json").read_text())
     assert sorted(schema["$defs"]["runtime_name"]["enum"]) == sorted(runtime_names())
+
+
+def test_the_wasmtime_version_agrees_across_python_and_rust():
+    """One .cwasm loads in the Python package and in the Rust host only when both are the same wasmtime: the
+    version is pinned in three files of two languages, so they are compared here."""
+    import tomllib
+
+    from toolchain.core.catalog import HOST_AOT_TARGET, aot_target
+
+    version = aot_target(HOST_AOT_TARGET).version
+    host = tomllib.loads((REPO_ROOT / "guest" / "host" / "Cargo.toml").read_text())["dependencies"]
+    assert {name: host[name]["version"] for name in ("wasmtime", "wasmtime-wasi", "wasmtime-wizer")} == dict.fromkeys(
+        ("wasmtime", "wasmtime-wasi", "wasmtime-wizer"), f"={version}"
+    )
+    assert f"\nwasmtime=={version} \\" in (REPO_ROOT / "requirements.lock").read_text()
