@@ -8,7 +8,6 @@ code over 48 MB after base64; both zips are checked here at build time.
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +19,6 @@ from toolchain.core.catalog import (
     WASM01_TARGET,
     DistLayout,
     aot_target,
-    aot_targets,
     cwasm_path,
     exec_zip_path,
     native_cli_path,
@@ -56,9 +54,14 @@ EXEC_ENV = next(i.execution_env for i in ACTIONLOOP_IMAGES if i.execution_env)
 CODE_LIMIT_WARN_SHARE = 0.90
 
 
+def base64_size(zip_size: int) -> int:
+    """Bytes of a ``zip_size``-byte zip once base64-encoded, as /init sends it (and as the limit counts)."""
+    return 4 * -(-zip_size // 3)
+
+
 def code_limit_share(zip_size: int) -> float:
-    """What a zip of ``zip_size`` bytes takes of OpenWhisk's code limit once base64-encoded (as /init sends it)."""
-    return 4 * -(-zip_size // 3) / OPENWHISK_CODE_LIMIT
+    """What a zip of ``zip_size`` bytes takes of OpenWhisk's code limit."""
+    return base64_size(zip_size) / OPENWHISK_CODE_LIMIT
 
 
 def zip_within_code_limit(
@@ -68,10 +71,10 @@ def zip_within_code_limit(
     if even the deflated zip is over OpenWhisk's code limit after base64."""
     for compress in (False, True) if prefer_stored else (True,):
         data = zip_bytes(entries, epoch, compress=compress)
-        if len(base64.b64encode(data)) <= OPENWHISK_CODE_LIMIT:
+        if base64_size(len(data)) <= OPENWHISK_CODE_LIMIT:
             return data, compress
     raise StageError(
-        f"the {what} is {len(base64.b64encode(data)):,} bytes after zip + base64, over "
+        f"the {what} is {base64_size(len(data)):,} bytes after zip + base64, over "
         f"OpenWhisk's {OPENWHISK_CODE_LIMIT:,}-byte code limit",
         hint="use a smaller model, or raise the invoker's limits.actions.codeSize",
     )
@@ -86,7 +89,7 @@ def _report(out: Path, data: bytes, deflated: bool) -> None:
     share = code_limit_share(len(data))
     log.info(
         f"package: {out} ({len(data):,} bytes, {'deflated' if deflated else 'stored'}; "
-        f"{len(base64.b64encode(data)):,} after base64 = {100 * share:.1f}% of OpenWhisk's 48 MB code limit)"
+        f"{base64_size(len(data)):,} after base64 = {100 * share:.1f}% of OpenWhisk's 48 MB code limit)"
     )
     if share > CODE_LIMIT_WARN_SHARE:
         log.info(
@@ -96,8 +99,7 @@ def _report(out: Path, data: bytes, deflated: bool) -> None:
 
 
 def package_wasm01_zip(cfg: ModelConfig, dist: DistLayout) -> Path:
-    target = next(t for t in aot_targets() if t.name == WASM01_TARGET)
-    cwasm = cwasm_path(cfg.name, target, dist)
+    cwasm = cwasm_path(cfg.name, aot_target(WASM01_TARGET), dist)
     if not cwasm.is_file():
         raise StageError(f"{cwasm} missing", hint=f"run `invoke build --model {cfg.name}` first")
     data, deflated = wasm01_zip_bytes(cwasm.read_bytes(), source_date_epoch())
