@@ -18,7 +18,7 @@ from toolchain.build.guest import build_guest
 from toolchain.build.host import build_wasm_host
 from toolchain.build.model import ensure_frozen_model
 from toolchain.build.optimize import optimize_guest
-from toolchain.build.preinit import preinitialize_guest
+from toolchain.build.preinit import preinitialize_guests
 from toolchain.core.catalog import DistLayout
 from toolchain.core.config import DEFAULT_MODEL, load_model_config
 from toolchain.core.errors import ToolchainError
@@ -104,8 +104,8 @@ def optimize(c, model=DEFAULT_MODEL, variant=None):
 @task(help={**MODEL_HELP, "force": "run Wizer even if the input module is unchanged"})
 @cli_errors
 def preinit(c, model=DEFAULT_MODEL, force=False):
-    """Pre-initialise the SIMD guest with Wizer (model parsed and optimised at build time)."""
-    preinitialize_guest(*_setup(model), force=force)
+    """Pre-initialise the wasm guests with Wizer (model parsed and optimised at build time)."""
+    preinitialize_guests(*_setup(model), force=force)
 
 
 @task

@@ -14,9 +14,10 @@ from toolchain.core.catalog import (
     WASM01_TARGET,
     DistLayout,
     aot_target,
-    cwasm_path,
     exec_zip_path,
     native_cli_path,
+    preinit_path,
+    wasm01_cwasm_path,
     wasm01_zip_path,
 )
 from toolchain.core.config import load_model_config
@@ -34,6 +35,7 @@ from toolchain.package.zips import (
     zip_within_code_limit,
 )
 from toolchain.runtimes.actions import init_like_actionloop_proxy
+from toolchain.runtimes.wasm01 import Wasm01Aot
 
 EPOCH = 1_700_000_000
 
@@ -163,7 +165,7 @@ def test_package_exec_zip_layout(cfg, tmp_path, monkeypatch):
 def test_package_wasm01_zip_layout(cfg, tmp_path, monkeypatch):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", str(EPOCH))
     dist = DistLayout(tmp_path)
-    cwasm = cwasm_path(cfg.name, aot_target(WASM01_TARGET), dist)
+    cwasm = wasm01_cwasm_path(cfg.name, dist)
     cwasm.parent.mkdir(parents=True)
     cwasm.write_bytes(b"ELF-cwasm" * 100)
     out = package_wasm01_zip(cfg, dist)
@@ -174,10 +176,14 @@ def test_package_wasm01_zip_layout(cfg, tmp_path, monkeypatch):
     assert zipfile.ZipFile(out).read("content") == cwasm.read_bytes()
 
 
-def test_the_wasm01_zip_takes_the_non_simd_cwasm(cfg, tmp_path):
+def test_the_wasm01_zip_and_runtime_take_the_preinitialised_non_simd_cwasm(cfg, tmp_path):
     target = aot_target(WASM01_TARGET)
     assert target.version == "0.23.0" and not target.simd
-    assert cwasm_path(cfg.name, target, DistLayout(tmp_path)).name == "classify-nosimd.wasmtime-0.23.cwasm"
+    dist = DistLayout(tmp_path)
+    assert wasm01_cwasm_path(cfg.name, dist).name == "classify-nosimd.preinit.wasmtime-0.23.cwasm"
+    # what `invoke verify` and `invoke bench` run as wasm01-aot is what the zip carries
+    assert Wasm01Aot(cfg, dist).artifact() == wasm01_cwasm_path(cfg.name, dist)
+    assert preinit_path(cfg.name, "wasm-nosimd", dist) in Wasm01Aot(cfg, dist).built_from()
 
 
 def test_packaging_without_the_build_outputs_says_what_to_run(cfg, tmp_path):
@@ -224,7 +230,7 @@ def test_the_manifest_carries_each_zips_share_of_the_limit(cfg, tmp_path, monkey
 def test_packaging_warns_above_90_percent_of_the_limit(cfg, tmp_path, monkeypatch, capsys, share, warned):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", str(EPOCH))
     dist = DistLayout(tmp_path)
-    cwasm = cwasm_path(cfg.name, aot_target(WASM01_TARGET), dist)
+    cwasm = wasm01_cwasm_path(cfg.name, dist)
     cwasm.parent.mkdir(parents=True)
     cwasm.write_bytes(b"x" * 3000)
     zip_size = len(zip_within_code_limit([Entry("content", cwasm.read_bytes())], EPOCH, "t")[0])

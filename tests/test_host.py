@@ -77,7 +77,7 @@ def test_preinitialisation_is_reproducible(hosted, tmp_path):
     again = tmp_path / "again.preinit.wasm"
     out = subprocess.run([hosted["host"], "preinit", str(src), str(again)], capture_output=True, timeout=1200)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert sha256_file(again) == sha256_file(preinit_path(hosted["model"], hosted["dist"]))
+    assert sha256_file(again) == sha256_file(preinit_path(hosted["model"], "wasm-simd", hosted["dist"]))
 
 
 def test_preinit_of_a_missing_module_is_a_one_line_error(hosted, tmp_path):

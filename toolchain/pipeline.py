@@ -13,7 +13,7 @@ from toolchain.build.guest import build_guest
 from toolchain.build.host import build_wasm_host
 from toolchain.build.model import ensure_frozen_model
 from toolchain.build.optimize import optimize_guest
-from toolchain.build.preinit import preinitialize_guest
+from toolchain.build.preinit import preinitialize_guests
 from toolchain.core import log
 from toolchain.core.catalog import DistLayout
 from toolchain.core.config import ModelConfig
@@ -36,7 +36,7 @@ def build_all(cfg: ModelConfig, dist: DistLayout) -> None:
     # The host pre-initialises the guest (Wizer inside it), so it comes before preinit.
     if nightly_problem() is None:
         build_wasm_host(dist)
-        preinitialize_guest(cfg, dist)
+        preinitialize_guests(cfg, dist)
     else:  # the benchmark then times wasm cold starts in the Python host
         log.info(f"warning: skipping the Rust wasm host and the pre-initialised guest: {nightly_problem()}")
     precompile_cwasm(cfg, dist)
@@ -46,7 +46,10 @@ def package_all(cfg: ModelConfig, dist: DistLayout, measure: bool = True) -> Non
     """The OpenWhisk artifacts (wasm:0.1 zip, exec zip, action image), the deploy files with memory limits
     measured on this machine (skipped with ``measure=False``), then the manifest."""
 
-    package_wasm01_zip(cfg, dist)
+    if nightly_problem() is None:
+        package_wasm01_zip(cfg, dist)
+    else:
+        log.info(f"warning: skipping the wasm:0.1 zip (it carries the pre-initialised module): {nightly_problem()}")
     package_exec_zip(cfg, dist)
     build_action_image(cfg, dist)
     build_action_image(cfg, dist, "onnxruntime")

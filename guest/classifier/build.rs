@@ -242,7 +242,8 @@ fn main() {
     writeln!(w, "pub const MODEL_BYTES_LEN: usize = {model_len};").unwrap();
     writeln!(
         w,
-        "pub static MODEL_BYTES: &[u8] = include_bytes!({:?});",
+        "pub static MODEL: crate::snapshot::EmbeddedModel<{model_len}> = \
+         crate::snapshot::EmbeddedModel::new(*include_bytes!({:?}));",
         model_path.display().to_string()
     )
     .unwrap();

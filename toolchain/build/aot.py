@@ -36,8 +36,8 @@ WORKER = REPO_ROOT / "toolchain" / "hosts" / "wasmtime_worker.py"
 
 
 def _jobs(cfg: ModelConfig, dist: DistLayout) -> list[tuple[AotTarget, Path, Path, str]]:
-    """(target, source module, .cwasm, stamp name): each target's optimised module, and for SIMD targets the
-    pre-initialised module when `invoke preinit` made one."""
+    """(target, source module, .cwasm, stamp name): each target's optimised module, and its pre-initialised
+    module when `invoke preinit` made one."""
 
     jobs = []
     for target in aot_targets():
@@ -45,8 +45,8 @@ def _jobs(cfg: ModelConfig, dist: DistLayout) -> list[tuple[AotTarget, Path, Pat
         if not src.is_file():
             raise StageError(f"{src} missing", hint=f"run `invoke optimize --model {cfg.name}` first")
         jobs.append((target, src, cwasm_path(cfg.name, target, dist), f"aot-{target.name}"))
-        pre = preinit_path(cfg.name, dist)
-        if target.simd and pre.is_file():
+        pre = preinit_path(cfg.name, target.variant, dist)
+        if pre.is_file():
             jobs.append((target, pre, preinit_cwasm_path(cfg.name, target, dist), f"aot-preinit-{target.name}"))
     return jobs
 
@@ -81,7 +81,7 @@ def precompile_cwasm(cfg: ModelConfig, dist: DistLayout) -> list[Path]:
 def artifacts(model: str, dist: DistLayout) -> list[Artifact]:
     found = []
     for t in aot_targets():
-        paths = [cwasm_path(model, t, dist)] + ([preinit_cwasm_path(model, t, dist)] if t.simd else [])
+        paths = [cwasm_path(model, t, dist), preinit_cwasm_path(model, t, dist)]
         found += [
             Artifact(
                 p,

@@ -1,6 +1,10 @@
-"""Pre-initialise the SIMD guest: run its `wizer-initialize` export (parse + optimise the embedded model) once
-at build time and snapshot the initialised memory into a new module, so an instance starts with the model
-ready. With a .cwasm and wasmtime's copy-on-write memory images the weights are mapped, not copied.
+"""Pre-initialise the wasm guests: run a module's `wizer-initialize` export (parse + optimise the embedded model)
+once at build time and snapshot the initialised memory into a new module, so an instance starts with the model
+ready. Both wasm variants are pre-initialised: the SIMD one for today's wasmtime (with its copy-on-write memory
+images the weights are mapped, not copied) and the no-SIMD one for OpenWhisk's wasm:0.1 executor, which makes a
+fresh instance per activation and would otherwise parse and optimise the model every time. The guest zeroes
+what the load freed and wipes the embedded model file before the snapshot (guest/classifier/src/snapshot.rs),
+so the snapshot carries the weights once.
 
 Wizer runs inside the Rust wasm host (`wasm-host preinit`, the wasmtime-wizer crate at wasmtime's version), with
 a fixed WASI random seed, so two builds give the same snapshot.
@@ -14,7 +18,15 @@ from pathlib import Path
 
 from toolchain.core import log
 from toolchain.core.artifact import Artifact
-from toolchain.core.catalog import WASM_TARGET, DistLayout, host_path, optimized_wasm_path, preinit_path
+from toolchain.core.catalog import (
+    VARIANTS,
+    WASM_TARGET,
+    DistLayout,
+    host_path,
+    optimized_wasm_path,
+    preinit_path,
+    preinit_variants,
+)
 from toolchain.core.config import ModelConfig
 from toolchain.core.errors import StageError
 from toolchain.core.fsutil import (
@@ -26,16 +38,20 @@ from toolchain.core.fsutil import (
 INIT_FUNC = "wizer-initialize"
 
 
-def preinitialize_guest(cfg: ModelConfig, dist: DistLayout, force: bool = False) -> Path:
-    src = optimized_wasm_path(cfg.name, "wasm-simd", dist)
+def preinitialize_guests(cfg: ModelConfig, dist: DistLayout, force: bool = False) -> list[Path]:
+    return [preinitialize_guest(cfg, variant, dist, force) for variant in preinit_variants()]
+
+
+def preinitialize_guest(cfg: ModelConfig, variant: str, dist: DistLayout, force: bool = False) -> Path:
+    src = optimized_wasm_path(cfg.name, variant, dist)
     if not src.is_file():
         raise StageError(f"{src} missing", hint=f"run `invoke optimize --model {cfg.name}` first")
-    dst = preinit_path(cfg.name, dist)
+    dst = preinit_path(cfg.name, variant, dist)
     host = host_path(dist)
     if not host.is_file():
         raise StageError(f"{host} missing", hint="run `invoke host` first (Wizer runs inside the wasm host)")
     inputs = digest_inputs([src, host], {"init": INIT_FUNC})
-    job = Incremental("preinit", dist.stamp("preinit", cfg.name), inputs, (dst,))
+    job = Incremental("preinit", dist.stamp(f"preinit-{variant}", cfg.name), inputs, (dst,))
     if job.up_to_date(force):
         return dst
     started = time.perf_counter()
@@ -51,4 +67,7 @@ def preinitialize_guest(cfg: ModelConfig, dist: DistLayout, force: bool = False)
 
 
 def artifacts(model: str, dist: DistLayout) -> list[Artifact]:
-    return [Artifact(preinit_path(model, dist), "wasm-preinit", model, target=WASM_TARGET, features=("simd128",))]
+    return [
+        Artifact(preinit_path(model, v, dist), "wasm-preinit", model, target=WASM_TARGET, features=VARIANTS[v].features)
+        for v in preinit_variants()
+    ]

@@ -173,8 +173,14 @@ def optimized_wasm_path(model: str, variant: str, dist: DistLayout) -> Path:
     return dist.guest_dir(model) / f"classify-{variant.removeprefix('wasm-')}.opt.wasm"
 
 
-def preinit_path(model: str, dist: DistLayout) -> Path:
-    return dist.guest_dir(model) / "classify-simd.preinit.wasm"
+def preinit_variants() -> list[str]:
+    """The wasm variants that are pre-initialised: one per AOT target (SIMD for today's wasmtime, no SIMD for
+    OpenWhisk's wasm:0.1 executor)."""
+    return sorted({t.variant for t in aot_targets()})
+
+
+def preinit_path(model: str, variant: str, dist: DistLayout) -> Path:
+    return dist.guest_dir(model) / f"classify-{variant.removeprefix('wasm-')}.preinit.wasm"
 
 
 def host_path(dist: DistLayout) -> Path:
@@ -243,6 +249,12 @@ def cwasm_path(model: str, target: AotTarget, dist: DistLayout) -> Path:
 
 def preinit_cwasm_path(model: str, target: AotTarget, dist: DistLayout) -> Path:
     return dist.aot_dir(model) / f"classify-{target.variant.removeprefix('wasm-')}.preinit.{target.name}.cwasm"
+
+
+def wasm01_cwasm_path(model: str, dist: DistLayout) -> Path:
+    """What the wasm:0.1 zip carries: the pre-initialised no-SIMD module compiled by wasmtime 0.23 (the executor
+    makes a fresh instance per activation, so only a snapshot spares each one the model load)."""
+    return preinit_cwasm_path(model, aot_target(WASM01_TARGET), dist)
 
 
 # ---- OpenWhisk packages (dist/openwhisk/)

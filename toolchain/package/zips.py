@@ -19,9 +19,9 @@ from toolchain.core.catalog import (
     WASM01_TARGET,
     DistLayout,
     aot_target,
-    cwasm_path,
     exec_zip_path,
     native_cli_path,
+    wasm01_cwasm_path,
     wasm01_zip_path,
 )
 from toolchain.core.config import ModelConfig
@@ -99,9 +99,12 @@ def _report(out: Path, data: bytes, deflated: bool) -> None:
 
 
 def package_wasm01_zip(cfg: ModelConfig, dist: DistLayout) -> Path:
-    cwasm = cwasm_path(cfg.name, aot_target(WASM01_TARGET), dist)
+    cwasm = wasm01_cwasm_path(cfg.name, dist)
     if not cwasm.is_file():
-        raise StageError(f"{cwasm} missing", hint=f"run `invoke build --model {cfg.name}` first")
+        raise StageError(
+            f"{cwasm} missing",
+            hint=f"run `invoke build --model {cfg.name}` first (pre-initialisation needs the Rust wasm host)",
+        )
     data, deflated = wasm01_zip_bytes(cwasm.read_bytes(), source_date_epoch())
     out = wasm01_zip_path(cfg.name, dist)
     write_atomic(out, data)

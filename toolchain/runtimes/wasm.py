@@ -110,23 +110,35 @@ class WasmJit(GuestRuntime):
 
 
 class CwasmArtifact(GuestRuntime):
-    """Runtimes whose artifact is the `.cwasm` made for one target wasmtime version (``target``)."""
+    """Runtimes whose artifact is the `.cwasm` made for one target wasmtime version (``target``), of the optimised
+    module or, with ``preinitialised``, of its Wizer snapshot (instances start with the model loaded)."""
 
     target = ""
+    preinitialised = False
 
     def aot_target_spec(self) -> AotTarget:
         return aot_target(self.target)
 
     def artifact(self) -> Path:
-        return cwasm_path(self.cfg.name, self.aot_target_spec(), self.dist)
+        path = preinit_cwasm_path if self.preinitialised else cwasm_path
+        return path(self.cfg.name, self.aot_target_spec(), self.dist)
 
     def built_from(self) -> list[Path]:
         variant = self.aot_target_spec().variant
+        snapshot = [preinit_path(self.cfg.name, variant, self.dist)] if self.preinitialised else []
         return [
             wasm_path(self.cfg.name, variant, self.dist),
             optimized_wasm_path(self.cfg.name, variant, self.dist),
+            *snapshot,
             self.artifact(),
         ]
+
+    def unavailable_reason(self):
+        path = self.artifact()
+        if path.is_file():
+            return None
+        why = " (preinit runs Wizer inside the Rust wasm host, which needs the rustup nightly)"
+        return f"{path} missing: run `invoke build`" + (why if self.preinitialised else "")
 
 
 class WasmAot(CwasmArtifact, WasmJit):
@@ -157,17 +169,4 @@ class WasmPreinitAot(WasmAot):
 
     name = "wasm-preinit-aot"
     description = "pre-initialised wasm guest (Wizer snapshot, SIMD), AOT .cwasm, an instance per request"
-
-    def artifact(self) -> Path:
-        return preinit_cwasm_path(self.cfg.name, self.aot_target_spec(), self.dist)
-
-    def built_from(self) -> list[Path]:
-        return [*super().built_from()[:-1], preinit_path(self.cfg.name, self.dist), self.artifact()]
-
-    def unavailable_reason(self):
-        path = self.artifact()
-        return (
-            None
-            if path.is_file()
-            else f"{path} missing: run `invoke build` (preinit runs Wizer inside the Rust wasm host, which needs the rustup nightly)"
-        )
+    preinitialised = True

@@ -54,7 +54,7 @@ fn new_session() -> Result<Session> {
     let env = environment()?;
     Session::builder(env)
         .and_then(|b| b.with_intra_threads(1).map_err(Into::into))
-        .and_then(|mut b| b.commit_from_memory(meta::MODEL_BYTES))
+        .and_then(|mut b| b.commit_from_memory(meta::MODEL.bytes()))
         .map_err(|e| GuestError::model(format!("embedded model failed to load in ONNX Runtime: {e}")))
 }
 

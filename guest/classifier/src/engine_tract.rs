@@ -14,7 +14,7 @@ static MODEL: OnceLock<std::result::Result<Plan, String>> = OnceLock::new();
 fn load_model() -> std::result::Result<Plan, String> {
     let shape = meta::INPUT_SHAPE;
     let plan = onnx()
-        .model_for_read(&mut Cursor::new(meta::MODEL_BYTES))
+        .model_for_read(&mut Cursor::new(meta::MODEL.bytes()))
         .and_then(|m| m.with_input_fact(0, f32::fact(shape).into()))
         .and_then(|m| m.into_optimized())
         .and_then(|m| m.into_runnable())

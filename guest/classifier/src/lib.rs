@@ -8,8 +8,11 @@
 #[cfg(target_arch = "wasm32")]
 pub mod abi;
 pub mod error;
+mod image_input;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod openwhisk;
+mod request;
+pub mod snapshot;
 #[cfg(all(target_arch = "wasm32", target_os = "wasi"))]
 mod wasi_shim;
 
@@ -38,25 +41,18 @@ mod engine {
 
 pub use error::{ErrorKind, GuestError, Result};
 
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
-use base64::engine::DecodePaddingMode;
+pub use image_input::{crop_axis, decode_image, preprocess, Rgb8};
+pub use request::{prepare_request, prepare_value, Prepared};
+
 use base64::Engine as _;
+use request::{f32s_to_le, B64_OUT};
 use serde::Serialize;
 use serde_json::Value;
-use std::io::Cursor;
 
 /// Model facts generated at build time from the model TOML.
 pub mod meta {
     include!(concat!(env!("OUT_DIR"), "/model_meta.rs"));
 }
-
-/// Standard alphabet; padding optional when decoding.
-const B64_IN: GeneralPurpose = GeneralPurpose::new(
-    &base64::alphabet::STANDARD,
-    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-);
-/// Standard alphabet, padded, for the debug output.
-const B64_OUT: GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
 /// Per-request options.
 #[derive(Debug, Clone, Copy, Default)]
@@ -91,14 +87,6 @@ pub struct Classification {
     pub top5: Vec<Prediction>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub debug: Option<DebugInfo>,
-}
-
-/// A decoded image: RGB8, row-major, `h * w * 3` bytes.
-#[derive(Debug, Clone)]
-pub struct Rgb8 {
-    pub height: usize,
-    pub width: usize,
-    pub data: Vec<u8>,
 }
 
 // ------------------------------------------------------------------------------------------
@@ -146,7 +134,9 @@ pub const ENGINE: &str = if cfg!(feature = "ort-engine") {
 #[cfg(target_arch = "wasm32")]
 #[export_name = "wizer-initialize"]
 pub extern "C" fn wizer_initialize() {
-    let _ = warm_up(); // an error stays in MODEL and is reported by the first request
+    snapshot::initialise_for_snapshot(|| {
+        let _ = warm_up(); // an error stays in the engine and is reported by the first request
+    });
 }
 
 /// Run the model on an NHWC tensor of the config's shape; returns the probability vector.
@@ -205,313 +195,6 @@ fn prediction(probs: &[f32], index: usize) -> Prediction {
     }
 }
 
-// ------------------------------------------------------------------------------------------
-// Decoding and preprocessing
-// ------------------------------------------------------------------------------------------
-
-/// Strip an optional `data:<mime>;base64,` prefix.
-fn strip_data_uri(s: &str) -> Result<&str> {
-    let Some(rest) = s.strip_prefix("data:") else {
-        return Ok(s);
-    };
-    let Some(comma) = rest.find(',') else {
-        return Err(GuestError::bad_request(
-            "\"image\" starts with \"data:\" but has no ','; send \"data:image/jpeg;base64,<base64>\" \
-             or just the base64",
-        ));
-    };
-    let header = &rest[..comma];
-    if !header.ends_with(";base64") {
-        return Err(GuestError::bad_request(
-            "\"image\" is a data URI without \";base64\"; send the image bytes base64-encoded",
-        ));
-    }
-    if !header.starts_with("image/") && header != ";base64" {
-        return Err(GuestError::bad_request(format!(
-            "\"image\" is a data URI of type {:?}; expected image/*",
-            &header[..header.len() - 7]
-        )));
-    }
-    Ok(&rest[comma + 1..])
-}
-
-/// Decode base64 text (standard alphabet, padding optional) whose decoded size must be at most
-/// `max_bytes`; the length is checked before decoding.
-fn decode_b64(field: &str, s: &str, max_bytes: usize) -> Result<Vec<u8>> {
-    if s.len() > b64_len(max_bytes) {
-        return Err(GuestError::bad_request(format!(
-            "{field} is {} characters of base64 (about {} bytes); the limit is {max_bytes} bytes \
-             ({} characters); send a smaller file",
-            s.len(),
-            s.len() / 4 * 3,
-            b64_len(max_bytes)
-        )));
-    }
-    let bytes = B64_IN.decode(s).map_err(|e| {
-        GuestError::bad_request(format!(
-            "{field} is not valid base64 ({e}); use the standard alphabet (A-Z a-z 0-9 + /), \
-             no line breaks"
-        ))
-    })?;
-    if bytes.len() > max_bytes {
-        return Err(GuestError::bad_request(format!(
-            "{field} decodes to {} bytes; the limit is {max_bytes}",
-            bytes.len()
-        )));
-    }
-    Ok(bytes)
-}
-
-fn image_error(e: image::ImageError) -> GuestError {
-    use image::ImageError as E;
-    match e {
-        E::Limits(l) => GuestError::bad_image(format!(
-            "image exceeds the decoder's limits ({l}); send an image of at most {} pixels and {} \
-             per side",
-            meta::MAX_PIXELS,
-            meta::MAX_SIDE
-        )),
-        E::Unsupported(u) => GuestError::bad_image(format!(
-            "unsupported image ({u}); send a JPEG, PNG, GIF or WebP"
-        )),
-        other => GuestError::bad_image(format!(
-            "image could not be decoded ({other}); the file may be truncated or corrupt"
-        )),
-    }
-}
-
-/// Decode encoded image bytes to RGB8, refusing images over the configured limits from the
-/// header before decoding. Grayscale is replicated, alpha dropped (no compositing), palettes
-/// expanded; EXIF orientation is ignored.
-pub fn decode_image(bytes: &[u8]) -> Result<Rgb8> {
-    use image::{DynamicImage as D, ImageReader, Limits};
-    let reader = |limits: Limits| -> Result<ImageReader<Cursor<&[u8]>>> {
-        let mut r = ImageReader::new(Cursor::new(bytes))
-            .with_guessed_format()
-            .map_err(|e| GuestError::bad_image(format!("cannot read image: {e}")))?;
-        if r.format().is_none() {
-            return Err(GuestError::bad_image(
-                "\"image\" is not a recognised image (expected JPEG, PNG, GIF or WebP bytes, \
-                 base64-encoded)",
-            ));
-        }
-        r.limits(limits);
-        Ok(r)
-    };
-    let mut limits = Limits::default();
-    limits.max_image_width = Some(meta::MAX_SIDE);
-    limits.max_image_height = Some(meta::MAX_SIDE);
-    // Worst case 8 bytes/pixel (RGBA16) for an image at the pixel limit.
-    limits.max_alloc = Some(meta::MAX_PIXELS.saturating_mul(8));
-
-    let format = reader(Limits::no_limits())?.format();
-    if format == Some(image::ImageFormat::Jpeg) && !jpeg_is_complete(bytes) {
-        return Err(GuestError::bad_image(
-            "JPEG is truncated (no end-of-image marker after the scan data); send the whole file",
-        ));
-    }
-    // Header only: no pixel buffer is allocated here.
-    let (w, h) = reader(Limits::no_limits())?
-        .into_dimensions()
-        .map_err(image_error)?;
-    if w == 0 || h == 0 {
-        return Err(GuestError::bad_image(format!(
-            "image is {w}x{h}; it has no pixels"
-        )));
-    }
-    if w > meta::MAX_SIDE || h > meta::MAX_SIDE || (w as u64) * (h as u64) > meta::MAX_PIXELS {
-        return Err(GuestError::bad_image(format!(
-            "image is {w}x{h} ({} pixels); the limit is {} pixels and {} per side; downscale it \
-             first",
-            (w as u64) * (h as u64),
-            meta::MAX_PIXELS,
-            meta::MAX_SIDE
-        )));
-    }
-    let img = reader(limits)?.decode().map_err(image_error)?;
-    let (width, height) = (img.width() as usize, img.height() as usize);
-    let n = width * height;
-    let mut data = Vec::with_capacity(n * 3);
-    match &img {
-        D::ImageRgb8(b) => data.extend_from_slice(b.as_raw()),
-        D::ImageRgba8(b) => {
-            for p in b.as_raw().chunks_exact(4) {
-                data.extend_from_slice(&p[..3]);
-            }
-        }
-        D::ImageLuma8(b) => {
-            for &g in b.as_raw() {
-                data.extend_from_slice(&[g, g, g]);
-            }
-        }
-        D::ImageLumaA8(b) => {
-            for p in b.as_raw().chunks_exact(2) {
-                data.extend_from_slice(&[p[0], p[0], p[0]]);
-            }
-        }
-        // 16-bit and float images: the image crate's own conversion (rounds to 8 bits).
-        other => data.extend_from_slice(other.to_rgb8().as_raw()),
-    }
-    if data.len() != n * 3 {
-        return Err(GuestError::bad_image(
-            "decoded image has an unexpected size",
-        ));
-    }
-    Ok(Rgb8 {
-        height,
-        width,
-        data,
-    })
-}
-
-/// True if a JPEG has an end-of-image marker (FF D9) after its first start-of-scan segment.
-/// zune-jpeg decodes truncated files leniently (filling the rest); we refuse them instead, as
-/// PIL does. Marker segments before the scan are skipped by their lengths, so an EOI inside an
-/// EXIF thumbnail does not count; inside scan data FF is always followed by 00 or a RST/EOI.
-fn jpeg_is_complete(b: &[u8]) -> bool {
-    if b.len() < 4 || b[0] != 0xFF || b[1] != 0xD8 {
-        return false;
-    }
-    let mut i = 2;
-    // Find the first SOS (FF DA) walking the marker segments.
-    loop {
-        while i < b.len() && b[i] != 0xFF {
-            i += 1; // tolerate junk between segments, as decoders do
-        }
-        while i < b.len() && b[i] == 0xFF {
-            i += 1; // fill bytes
-        }
-        if i >= b.len() {
-            return false;
-        }
-        let marker = b[i];
-        i += 1;
-        match marker {
-            0xD8 | 0x01 | 0xD0..=0xD7 => continue,
-            0xD9 => return false, // EOI before any scan
-            _ => {}
-        }
-        if i + 2 > b.len() {
-            return false;
-        }
-        let len = u16::from_be_bytes([b[i], b[i + 1]]) as usize;
-        if len < 2 {
-            return false;
-        }
-        i += len;
-        if marker == 0xDA {
-            break;
-        }
-    }
-    b.get(i..)
-        .is_some_and(|rest| rest.windows(2).any(|w| w == [0xFF, 0xD9]))
-}
-
-/// Per-axis resize taps: (i0, i1, frac) for each output coordinate.
-fn taps(out_len: usize, in_len: usize) -> Vec<(usize, usize, f32)> {
-    let scale = in_len as f64 / out_len as f64;
-    let max = (in_len - 1) as f64;
-    (0..out_len)
-        .map(|o| {
-            let s = ((o as f64 + 0.5) * scale - 0.5).clamp(0.0, max);
-            let i0 = s.floor();
-            let f = (s - i0) as f32;
-            let i0 = i0 as usize;
-            (i0, (i0 + 1).min(in_len - 1), f)
-        })
-        .collect()
-}
-
-/// Central crop offset and length along one axis: `off = floor((n - n*f) / 2)` in f64.
-pub fn crop_axis(n: usize, fraction: f64) -> (usize, usize) {
-    let off = ((n as f64 - n as f64 * fraction) / 2.0).floor() as usize;
-    (off, n - 2 * off)
-}
-
-/// Central crop, bilinear resize (half-pixel centres, no antialiasing) and normalisation to
-/// the model's NHWC f32 input. Every step is specified exactly so a numpy reference can
-/// reproduce it bit for bit.
-pub fn preprocess(img: &Rgb8) -> Vec<f32> {
-    let [_, oh, ow, _] = meta::INPUT_SHAPE;
-    let (off_h, crop_h) = crop_axis(img.height, meta::CENTRAL_CROP);
-    let (off_w, crop_w) = crop_axis(img.width, meta::CENTRAL_CROP);
-    let ys = taps(oh, crop_h);
-    let xs = taps(ow, crop_w);
-    let stride = img.width * 3;
-    let px = |y: usize, x: usize, c: usize| -> f32 {
-        img.data[(off_h + y) * stride + (off_w + x) * 3 + c] as f32
-    };
-    let mut out = Vec::with_capacity(oh * ow * 3);
-    for &(y0, y1, fy) in &ys {
-        for &(x0, x1, fx) in &xs {
-            for c in 0..3 {
-                let (p00, p01) = (px(y0, x0, c), px(y0, x1, c));
-                let (p10, p11) = (px(y1, x0, c), px(y1, x1, c));
-                let top = p00 * (1.0 - fx) + p01 * fx;
-                let bot = p10 * (1.0 - fx) + p11 * fx;
-                let v = top * (1.0 - fy) + bot * fy;
-                out.push((v - meta::MEAN[c]) / meta::STD[c]);
-            }
-        }
-    }
-    out
-}
-
-// ------------------------------------------------------------------------------------------
-// Requests
-// ------------------------------------------------------------------------------------------
-
-fn f32s_to_le(v: &[f32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-fn tensor_from_request(t: &Value) -> Result<Vec<f32>> {
-    let obj = t.as_object().ok_or_else(|| {
-        GuestError::bad_request(
-            "\"tensor\" must be an object {\"shape\": [...], \"f32le_b64\": \"...\"}",
-        )
-    })?;
-    let shape = obj
-        .get("shape")
-        .and_then(Value::as_array)
-        .ok_or_else(|| GuestError::bad_request("\"tensor.shape\" must be an array of integers"))?;
-    let shape: Vec<u64> = shape
-        .iter()
-        .map(|d| d.as_u64())
-        .collect::<Option<_>>()
-        .ok_or_else(|| {
-            GuestError::bad_request("\"tensor.shape\" must hold non-negative integers")
-        })?;
-    let want: Vec<u64> = meta::INPUT_SHAPE.iter().map(|&d| d as u64).collect();
-    if shape != want {
-        return Err(GuestError::bad_request(format!(
-            "\"tensor.shape\" is {shape:?}; the model needs {want:?} (NHWC)"
-        )));
-    }
-    let b64 = obj
-        .get("f32le_b64")
-        .and_then(Value::as_str)
-        .ok_or_else(|| GuestError::bad_request("\"tensor.f32le_b64\" must be a base64 string"))?;
-    let need = input_len() * 4;
-    let bytes = decode_b64("\"tensor.f32le_b64\"", b64, need)?;
-    if bytes.len() != need {
-        return Err(GuestError::bad_request(format!(
-            "\"tensor.f32le_b64\" decodes to {} bytes; shape {want:?} needs {need} (little-endian f32)",
-            bytes.len()
-        )));
-    }
-    let v: Vec<f32> = bytes
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect();
-    if v.iter().any(|x| !x.is_finite()) {
-        return Err(GuestError::bad_request(
-            "\"tensor\" contains NaN or infinity",
-        ));
-    }
-    Ok(v)
-}
-
 /// Classify one request (the JSON object described in the crate docs).
 pub fn classify_request(json: &[u8], opts: Options) -> Result<Classification> {
     classify_prepared(prepare_request(json, opts)?)
@@ -520,68 +203,6 @@ pub fn classify_request(json: &[u8], opts: Options) -> Result<Classification> {
 /// Classify an already-parsed request.
 pub fn classify_value(req: &Value, opts: Options) -> Result<Classification> {
     classify_prepared(prepare_value(req, opts)?)
-}
-
-/// A request checked and turned into the model's input: everything before inference.
-pub struct Prepared {
-    pub input: Vec<f32>,
-    pub decoded: Option<Rgb8>,
-    pub debug: bool,
-}
-
-/// The untrusted half of a request: JSON → fields → base64 → image decode → preprocessing. Split from
-/// inference so the fuzz target (guest/fuzz) covers all of it at thousands of inputs a second.
-pub fn prepare_request(json: &[u8], opts: Options) -> Result<Prepared> {
-    let req: Value = serde_json::from_slice(json).map_err(|e| {
-        GuestError::bad_request(format!(
-            "request is not valid JSON ({e}); send {{\"image\": \"<base64>\"}}"
-        ))
-    })?;
-    prepare_value(&req, opts)
-}
-
-pub fn prepare_value(req: &Value, opts: Options) -> Result<Prepared> {
-    let obj = req.as_object().ok_or_else(|| {
-        GuestError::bad_request(
-            "request must be a JSON object: {\"image\": \"<base64 JPEG/PNG/GIF/WebP>\"} or \
-             {\"tensor\": {\"shape\": [...], \"f32le_b64\": \"...\"}}",
-        )
-    })?;
-    // `"debug": true` in the request does what --debug does, for hosts that pass no flags (the
-    // OpenWhisk actions); verify uses it to compare whole probability vectors.
-    let debug = match obj.get("debug") {
-        None | Some(Value::Bool(false)) => opts.debug,
-        Some(Value::Bool(true)) => true,
-        Some(_) => return Err(GuestError::bad_request("\"debug\" must be true or false")),
-    };
-    let (image, tensor) = (obj.get("image"), obj.get("tensor"));
-    let (input, decoded) =
-        match (image, tensor) {
-            (Some(_), Some(_)) => {
-                return Err(GuestError::bad_request(
-                    "request has both \"image\" and \"tensor\"; send exactly one",
-                ))
-            }
-            (None, None) => return Err(GuestError::bad_request(
-                "request has neither \"image\" nor \"tensor\"; send {\"image\": \"<base64 of a \
-                 JPEG/PNG/GIF/WebP file>\"}",
-            )),
-            (Some(img), None) => {
-                let s = img.as_str().ok_or_else(|| {
-                    GuestError::bad_request(
-                        "\"image\" must be a string: the base64 of a JPEG/PNG/GIF/WebP file",
-                    )
-                })?;
-                let bytes = decode_b64("\"image\"", strip_data_uri(s)?, meta::MAX_IMAGE_BYTES)?;
-                if bytes.is_empty() {
-                    return Err(GuestError::bad_request("\"image\" is empty"));
-                }
-                let rgb = decode_image(&bytes)?;
-                (preprocess(&rgb), Some(rgb))
-            }
-            (None, Some(t)) => (tensor_from_request(t)?, None),
-        };
-    Ok(Prepared { input, decoded, debug })
 }
 
 fn classify_prepared(p: Prepared) -> Result<Classification> {
@@ -644,26 +265,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn crop_matches_formula() {
-        assert_eq!(crop_axis(512, 0.875), (32, 448));
-        assert_eq!(crop_axis(1, 0.875), (0, 1));
-        assert_eq!(crop_axis(3, 0.875), (0, 3));
-        assert_eq!(crop_axis(100, 1.0), (0, 100));
-    }
-
-    #[test]
-    fn taps_clamp_and_half_pixel() {
-        let t = taps(4, 2); // scale 0.5: s = -0.25, 0.25, 0.75, 1.25 -> clamp to [0, 1]
-        assert_eq!(t[0], (0, 1, 0.0));
-        assert_eq!(t[1], (0, 1, 0.25));
-        assert_eq!(t[2], (0, 1, 0.75));
-        assert_eq!(t[3], (1, 1, 0.0));
-        assert!(taps(224, 1)
-            .iter()
-            .all(|&(a, b, f)| a == 0 && b == 0 && f == 0.0));
-    }
-
-    #[test]
     fn top_k_orders_by_prob_then_index() {
         let p = [0.1, 0.3, 0.3, 0.05, 0.25];
         assert_eq!(top_k(&p, 3), vec![1, 2, 4]);
@@ -675,41 +276,6 @@ mod tests {
         softmax_in_place(&mut v);
         assert!((v.iter().sum::<f32>() - 1.0).abs() < 1e-6);
         assert!(v[2] > v[1] && v[1] > v[0]);
-    }
-
-    #[test]
-    fn data_uri_prefix() {
-        assert_eq!(
-            strip_data_uri("data:image/png;base64,QUJD").unwrap(),
-            "QUJD"
-        );
-        assert_eq!(strip_data_uri("QUJD").unwrap(), "QUJD");
-        assert!(strip_data_uri("data:text/plain;base64,QUJD").is_err());
-        assert!(strip_data_uri("data:image/png,QUJD").is_err());
-    }
-
-    #[test]
-    fn base64_padding_optional_and_length_checked() {
-        assert_eq!(decode_b64("x", "QUI", 10).unwrap(), b"AB");
-        assert_eq!(decode_b64("x", "QUI=", 10).unwrap(), b"AB");
-        assert!(decode_b64("x", "QUJDREVG", 3).is_err());
-        assert!(decode_b64("x", "Q!==", 10).is_err());
-    }
-
-    #[test]
-    fn jpeg_completeness() {
-        // SOI, APP0 (len 4, 2 bytes payload), SOS (len 2), scan data, EOI
-        let mut j = vec![
-            0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x04, 0xFF, 0xD9, 0xFF, 0xDA, 0x00, 0x02,
-        ];
-        j.extend_from_slice(&[0x12, 0xFF, 0x00, 0x34]);
-        assert!(
-            !jpeg_is_complete(&j),
-            "EOI inside APP0 payload must not count"
-        );
-        j.extend_from_slice(&[0xFF, 0xD9]);
-        assert!(jpeg_is_complete(&j));
-        assert!(!jpeg_is_complete(b"\x89PNG"));
     }
 
     #[test]
