@@ -83,6 +83,8 @@ class Variant:
     # wasm variants: -O3 where speed is the point; -Oz for the wasm:0.1 module, whose wasmtime-0.23 .cwasm must
     # fit OpenWhisk's 48 MB action-code limit after zip + base64 (README, "wasm-opt levels")
     wasm_opt_level: str | None = None
+    # crates built at opt-level 3 whatever ``opt_level`` says: where a size-optimised variant spends its time
+    speed_crates: tuple[str, ...] = ()
 
     @property
     def is_wasm(self) -> bool:
@@ -132,8 +134,10 @@ VARIANTS = {
             "s",
             True,
             "OpenWhisk's wasm:0.1 executor embeds wasmtime 0.23, which rejects today's SIMD encoding; "
-            "opt-level s because its .cwasm must fit OpenWhisk's 48 MB code limit after zip + base64",
+            "opt-level s because its .cwasm must fit OpenWhisk's 48 MB code limit after zip + base64, "
+            "except tract's kernels and ops, where the activation's time goes",
             wasm_opt_level="-Oz",
+            speed_crates=("tract-linalg", "tract-core"),
         ),
         Variant(
             "wasm-relaxed",
