@@ -46,10 +46,7 @@ def package_all(cfg: ModelConfig, dist: DistLayout, measure: bool = True) -> Non
     """The OpenWhisk artifacts (wasm:0.1 zip, exec zip, action image), the deploy files with memory limits
     measured on this machine (skipped with ``measure=False``), then the manifest."""
 
-    if nightly_problem() is None:
-        package_wasm01_zip(cfg, dist)
-    else:
-        log.info(f"warning: skipping the wasm:0.1 zip (it carries the pre-initialised module): {nightly_problem()}")
+    package_wasm01_zip(cfg, dist)
     package_exec_zip(cfg, dist)
     build_action_image(cfg, dist)
     build_action_image(cfg, dist, "onnxruntime")

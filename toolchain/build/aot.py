@@ -23,6 +23,7 @@ from toolchain.core.catalog import (
     optimized_wasm_path,
     preinit_cwasm_path,
     preinit_path,
+    preinit_variants,
 )
 from toolchain.core.config import REPO_ROOT, ModelConfig
 from toolchain.core.errors import StageError
@@ -81,7 +82,8 @@ def precompile_cwasm(cfg: ModelConfig, dist: DistLayout) -> list[Path]:
 def artifacts(model: str, dist: DistLayout) -> list[Artifact]:
     found = []
     for t in aot_targets():
-        paths = [cwasm_path(model, t, dist), preinit_cwasm_path(model, t, dist)]
+        snapshot = [preinit_cwasm_path(model, t, dist)] if t.variant in preinit_variants() else []
+        paths = [cwasm_path(model, t, dist), *snapshot]
         found += [
             Artifact(
                 p,

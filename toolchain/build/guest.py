@@ -112,8 +112,9 @@ def cargo_build(cfg: ModelConfig, variant: Variant, model_file: Path, binary: st
         cmd += ["-Zbuild-std=std,panic_abort"]
     if variant.cargo_features:
         cmd += ["--no-default-features", "--features", ",".join(variant.cargo_features)]
-    for crate in variant.speed_crates:
-        cmd += ["--config", f'profile.release.package."{crate}".opt-level=3']
+    for crate, level in variant.crate_opt_levels:
+        value = level if level.isdigit() else f'"{level}"'
+        cmd += ["--config", f'profile.release.package."{crate}".opt-level={value}']
     env = cargo_env(cfg, variant, model_file)
     with log.step(f"cargo build {binary} ({variant.name})"):
         proc = subprocess.run(cmd, cwd=GUEST_DIR, env=env, capture_output=True, text=True)

@@ -83,8 +83,9 @@ class Variant:
     # wasm variants: -O3 where speed is the point; -Oz for the wasm:0.1 module, whose wasmtime-0.23 .cwasm must
     # fit OpenWhisk's 48 MB action-code limit after zip + base64 (README, "wasm-opt levels")
     wasm_opt_level: str | None = None
-    # crates built at opt-level 3 whatever ``opt_level`` says: where a size-optimised variant spends its time
-    speed_crates: tuple[str, ...] = ()
+    # crates built at another opt-level than ``opt_level`` (crate, level): where a size-optimised variant spends
+    # its time
+    crate_opt_levels: tuple[tuple[str, str], ...] = ()
 
     @property
     def is_wasm(self) -> bool:
@@ -131,13 +132,13 @@ VARIANTS = {
             WASM_TARGET,
             (),
             None,
-            "s",
+            "z",
             True,
             "OpenWhisk's wasm:0.1 executor embeds wasmtime 0.23, which rejects today's SIMD encoding; "
-            "opt-level s because its .cwasm must fit OpenWhisk's 48 MB code limit after zip + base64, "
-            "except tract's kernels and ops, where the activation's time goes",
+            "opt-level z because its .cwasm must fit OpenWhisk's 48 MB code limit after zip + base64, "
+            "except tract's kernels (3) and ops (s), where an activation's time goes",
             wasm_opt_level="-Oz",
-            speed_crates=("tract-linalg", "tract-core"),
+            crate_opt_levels=(("tract-linalg", "3"), ("tract-core", "s")),
         ),
         Variant(
             "wasm-relaxed",
@@ -178,9 +179,10 @@ def optimized_wasm_path(model: str, variant: str, dist: DistLayout) -> Path:
 
 
 def preinit_variants() -> list[str]:
-    """The wasm variants that are pre-initialised: one per AOT target (SIMD for today's wasmtime, no SIMD for
-    OpenWhisk's wasm:0.1 executor)."""
-    return sorted({t.variant for t in aot_targets()})
+    """The wasm variants that are pre-initialised: the SIMD one, for today's wasmtime. Not the no-SIMD one for
+    wasm:0.1, though its executor pays the model load per activation: tract's loaded model holds ~2x the weights
+    (packed and unpacked), so that snapshot's zip would be ~1.7x OpenWhisk's code limit (README, "wasm:0.1")."""
+    return ["wasm-simd"]
 
 
 def preinit_path(model: str, variant: str, dist: DistLayout) -> Path:
@@ -256,9 +258,8 @@ def preinit_cwasm_path(model: str, target: AotTarget, dist: DistLayout) -> Path:
 
 
 def wasm01_cwasm_path(model: str, dist: DistLayout) -> Path:
-    """What the wasm:0.1 zip carries: the pre-initialised no-SIMD module compiled by wasmtime 0.23 (the executor
-    makes a fresh instance per activation, so only a snapshot spares each one the model load)."""
-    return preinit_cwasm_path(model, aot_target(WASM01_TARGET), dist)
+    """What the wasm:0.1 zip carries: the no-SIMD module compiled by wasmtime 0.23 (see preinit_variants)."""
+    return cwasm_path(model, aot_target(WASM01_TARGET), dist)
 
 
 # ---- OpenWhisk packages (dist/openwhisk/)

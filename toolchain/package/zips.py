@@ -103,7 +103,7 @@ def package_wasm01_zip(cfg: ModelConfig, dist: DistLayout) -> Path:
     if not cwasm.is_file():
         raise StageError(
             f"{cwasm} missing",
-            hint=f"run `invoke build --model {cfg.name}` first (pre-initialisation needs the Rust wasm host)",
+            hint=f"run `invoke build --model {cfg.name}` first",
         )
     data, deflated = wasm01_zip_bytes(cwasm.read_bytes(), source_date_epoch())
     out = wasm01_zip_path(cfg.name, dist)

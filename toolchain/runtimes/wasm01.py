@@ -1,4 +1,4 @@
-"""The OpenWhisk wasm:0.1 artifact: the pre-initialised wasmtime-0.23 `.cwasm` driven through that executor's ABI call
+"""The OpenWhisk wasm:0.1 artifact: the wasmtime-0.23 `.cwasm` driven through that executor's ABI call
 sequence, in a venv holding exactly wasmtime 0.23.0 (a long-lived worker process, one line per request)."""
 
 from __future__ import annotations
@@ -17,9 +17,8 @@ from toolchain.runtimes.wasm import CwasmArtifact
 
 class Wasm01Aot(CwasmArtifact, GuestRuntime):
     name = "wasm01-aot"
-    description = "wasm:0.1 ABI, pre-initialised non-SIMD .cwasm under wasmtime 0.23.0, an instance per activation"
-    target = WASM01_TARGET
-    preinitialised = True  # what the wasm:0.1 zip carries (catalog.wasm01_cwasm_path)
+    description = "wasm:0.1 ABI, non-SIMD .cwasm under wasmtime 0.23.0, an instance per activation"
+    target = WASM01_TARGET  # the .cwasm the wasm:0.1 zip carries (catalog.wasm01_cwasm_path)
     _proc: subprocess.Popen[bytes] | None = None
 
     def load(self) -> None:
