@@ -157,6 +157,9 @@ def test_wsk_commands_exact_text():
         "set -eu\n"
         "wsk action update m-wasm m-wasmtime.zip --kind wasm:0.1 --memory 192 --timeout 60000\n"
         "wsk action update m-exec m-exec.zip --native --memory 128 --timeout 60000\n"
+        "#   or, on an actionloop runtime (the model stays loaded between activations):\n"
+        "#   wsk action update m-exec m-exec.zip --kind go:1.23 --memory 128 --timeout 60000\n"
+        "#   wsk action update m-exec m-exec.zip --docker openwhisk/actionloop-base --memory 128 --timeout 60000\n"
         "wsk action update m-container --docker reg/m:0.1.0 --memory 256 --timeout 60000\n"
     )
 

@@ -18,6 +18,7 @@ from toolchain.core.catalog import DistLayout, deploy_paths
 from toolchain.core.config import ModelConfig
 from toolchain.core.errors import StageError
 from toolchain.core.fsutil import canonical_json, write_atomic
+from toolchain.package.zips import ACTIONLOOP_IMAGES
 
 MEMORY_MIN_MB, MEMORY_MAX_MB = 128, 512  # OpenWhisk's default action memory range
 MEMORY_HEADROOM = 1.25  # allocator slack and concurrent requests beyond the measured case
@@ -102,7 +103,18 @@ def wsk_commands(plans: list[ActionPlan]) -> str:
             "docker": f"--docker {p.image}",
         }[p.how]
         out.append(f"wsk action update {p.name} {flags} --memory {p.memory_mb} --timeout {TIMEOUT_MS}")
+        if p.how == "native":
+            out += actionloop_alternatives(p)
     return "\n".join(out) + "\n"
+
+
+def actionloop_alternatives(p: ActionPlan) -> list[str]:
+    """The exec zip also runs unchanged on these actionloop runtimes, where the model stays loaded between
+    activations (tests/test_openwhisk.py replays each one's /init): commented, so the script makes one action."""
+    return ["#   or, on an actionloop runtime (the model stays loaded between activations):"] + [
+        f"#   wsk action update {p.name} {p.artifact} {image.deploy} --memory {p.memory_mb} --timeout {TIMEOUT_MS}"
+        for image in ACTIONLOOP_IMAGES
+    ]
 
 
 def write_deploy_files(cfg: ModelConfig, dist: DistLayout, plans: list[ActionPlan]) -> list[Path]:
