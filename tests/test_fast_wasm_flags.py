@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from toolchain.build.optimize import BASE_FEATURES, wasm_opt_flags
-from toolchain.core.catalog import VARIANTS, aot_targets
+from toolchain.core.catalog import NATIVE_TARGET, VARIANTS, aot_targets
+from toolchain.core.config import REPO_ROOT
 
 WASM_VARIANTS = [name for name, v in VARIANTS.items() if v.is_wasm]
 
@@ -78,3 +79,20 @@ def test_the_module_for_openwhisk_wasm01_is_optimised_for_size():
     by_simd = {t.simd: t.variant for t in aot_targets()}
     assert OPT_LEVEL_OF[by_simd[False]] == "-Oz"
     assert OPT_LEVEL_OF[by_simd[True]] == "-O3"
+
+
+def test_a_declared_cpu_baseline_reaches_the_worker_with_the_catalogs_triple():
+    # the worker script (stdlib + wasmtime only) takes the triple from here instead of writing its own
+    for target in aot_targets():
+        args = target.worker_args()
+        if target.cpu_flags:
+            assert args[args.index("--target") + 1] == NATIVE_TARGET
+            assert [args[i + 1] for i, a in enumerate(args) if a == "--cpu-flag"] == list(target.cpu_flags)
+        else:
+            assert "--target" not in args and "--cpu-flag" not in args
+    assert NATIVE_TARGET not in (REPO_ROOT / "toolchain" / "hosts" / "wasmtime_worker.py").read_text()
+
+
+def test_the_no_simd_build_spends_its_size_on_the_kernels_only():
+    nosimd = VARIANTS["wasm-nosimd"]
+    assert nosimd.opt_level == "z" and dict(nosimd.crate_opt_levels) == {"tract-linalg": "3", "tract-core": "s"}

@@ -231,6 +231,8 @@ class AotTarget:
 
     def worker_args(self) -> list[str]:
         args = ["--simd"] if self.simd else []
+        if self.cpu_flags:
+            args += ["--target", NATIVE_TARGET]
         for flag in self.cpu_flags:
             args += ["--cpu-flag", flag]
         return args

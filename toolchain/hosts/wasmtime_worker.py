@@ -1,8 +1,9 @@
 """Runs under a venv holding exactly one wasmtime version (stdlib + wasmtime only; works with 0.23 and 50).
 
-python wasmtime_worker.py serialize IN.wasm OUT.cwasm [--simd] [--cpu-flag F ...]
-    compile ahead of time with that version; with --cpu-flag, for a declared CPU baseline
-python wasmtime_worker.py serve MODULE.cwasm|MODULE.wasm [--simd] [--cpu-flag F ...]
+python wasmtime_worker.py serialize IN.wasm OUT.cwasm [--simd] [--target TRIPLE --cpu-flag F ...]
+    compile ahead of time with that version; with --target and --cpu-flag, for a declared CPU baseline
+    (the arguments come from toolchain/core/catalog.py's AotTarget.worker_args: the triple is written there)
+python wasmtime_worker.py serve MODULE.cwasm|MODULE.wasm [--simd] [--target TRIPLE --cpu-flag F ...]
     one job per stdin line, {"mode": "abi" | "cli", "request_b64": …}, one answer per stdout line:
     abi: the OpenWhisk wasm:0.1 executor's call sequence: a fresh instance;
          wasm_memory_buffer_allocate_space(len); the params JSON written at
@@ -48,13 +49,15 @@ def _tick(engine) -> None:
     threading.Thread(target=run, daemon=True).start()
 
 
-def make_engine(simd: bool, cpu_flags: list[str]):
+def make_engine(simd: bool, cpu_flags: list[str], target: str | None):
     config = wasmtime.Config()
     config.wasm_simd = simd
     if not OLD_API:
         config.epoch_interruption = True  # the hosts' deadline; a .cwasm must match its engine's config
     if cpu_flags:
-        config.target = "x86_64-unknown-linux-gnu"
+        if target is None:
+            raise SystemExit("--cpu-flag needs --target")
+        config.target = target
         for flag in cpu_flags:
             config.cranelift_flag_enable(flag)
     engine = wasmtime.Engine(config)
@@ -149,7 +152,8 @@ def main(argv: list[str]) -> int:
     cmd, path, rest = argv[0], argv[1], argv[2:]
     simd = "--simd" in rest
     cpu_flags = [rest[i + 1] for i, a in enumerate(rest) if a == "--cpu-flag"]
-    engine = make_engine(simd, cpu_flags)
+    target = next((rest[i + 1] for i, a in enumerate(rest) if a == "--target"), None)
+    engine = make_engine(simd, cpu_flags, target)
     if cmd == "serialize":
         with open(path, "rb") as f:
             module = wasmtime.Module(engine, f.read())
