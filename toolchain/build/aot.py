@@ -16,6 +16,7 @@ from toolchain.core import log
 from toolchain.core.artifact import Artifact
 from toolchain.core.catalog import (
     NATIVE_TARGET,
+    PREINIT_VARIANTS,
     AotTarget,
     DistLayout,
     aot_targets,
@@ -23,7 +24,6 @@ from toolchain.core.catalog import (
     optimized_wasm_path,
     preinit_cwasm_path,
     preinit_path,
-    preinit_variants,
 )
 from toolchain.core.config import REPO_ROOT, ModelConfig
 from toolchain.core.errors import StageError
@@ -37,8 +37,8 @@ WORKER = REPO_ROOT / "toolchain" / "hosts" / "wasmtime_worker.py"
 
 
 def _jobs(cfg: ModelConfig, dist: DistLayout) -> list[tuple[AotTarget, Path, Path, str]]:
-    """(target, source module, .cwasm, stamp name): each target's optimised module, and its pre-initialised
-    module when `invoke preinit` made one."""
+    """(target, source module, .cwasm, stamp name): each target's optimised module, and for the pre-initialised
+    variants their snapshot when `invoke preinit` made one (the same rule as ``artifacts``)."""
 
     jobs = []
     for target in aot_targets():
@@ -47,7 +47,7 @@ def _jobs(cfg: ModelConfig, dist: DistLayout) -> list[tuple[AotTarget, Path, Pat
             raise StageError(f"{src} missing", hint=f"run `invoke optimize --model {cfg.name}` first")
         jobs.append((target, src, cwasm_path(cfg.name, target, dist), f"aot-{target.name}"))
         pre = preinit_path(cfg.name, target.variant, dist)
-        if pre.is_file():
+        if target.variant in PREINIT_VARIANTS and pre.is_file():
             jobs.append((target, pre, preinit_cwasm_path(cfg.name, target, dist), f"aot-preinit-{target.name}"))
     return jobs
 
@@ -82,7 +82,7 @@ def precompile_cwasm(cfg: ModelConfig, dist: DistLayout) -> list[Path]:
 def artifacts(model: str, dist: DistLayout) -> list[Artifact]:
     found = []
     for t in aot_targets():
-        snapshot = [preinit_cwasm_path(model, t, dist)] if t.variant in preinit_variants() else []
+        snapshot = [preinit_cwasm_path(model, t, dist)] if t.variant in PREINIT_VARIANTS else []
         paths = [cwasm_path(model, t, dist), *snapshot]
         found += [
             Artifact(

@@ -1,10 +1,8 @@
-"""Pre-initialise the wasm guests: run a module's `wizer-initialize` export (parse + optimise the embedded model)
-once at build time and snapshot the initialised memory into a new module, so an instance starts with the model
-ready. Both wasm variants are pre-initialised: the SIMD one for today's wasmtime (with its copy-on-write memory
-images the weights are mapped, not copied) and the no-SIMD one for OpenWhisk's wasm:0.1 executor, which makes a
-fresh instance per activation and would otherwise parse and optimise the model every time. The guest zeroes
-what the load freed and wipes the embedded model file before the snapshot (guest/classifier/src/snapshot.rs),
-so the snapshot carries the weights once.
+"""Pre-initialise the wasm guests named by catalog.PREINIT_VARIANTS (today the SIMD one; it says why not the
+no-SIMD one): run a module's `wizer-initialize` export (parse + optimise the embedded model) once at build time and
+snapshot the initialised memory into a new module, so an instance starts with the model ready. With a .cwasm and
+wasmtime's copy-on-write memory images the weights are mapped, not copied. The guest wipes its embedded model
+file before the snapshot (guest/classifier/src/snapshot.rs), so the snapshot holds what the loaded model holds.
 
 Wizer runs inside the Rust wasm host (`wasm-host preinit`, the wasmtime-wizer crate at wasmtime's version), with
 a fixed WASI random seed, so two builds give the same snapshot.
@@ -19,13 +17,13 @@ from pathlib import Path
 from toolchain.core import log
 from toolchain.core.artifact import Artifact
 from toolchain.core.catalog import (
+    PREINIT_VARIANTS,
     VARIANTS,
     WASM_TARGET,
     DistLayout,
     host_path,
     optimized_wasm_path,
     preinit_path,
-    preinit_variants,
 )
 from toolchain.core.config import ModelConfig
 from toolchain.core.errors import StageError
@@ -39,7 +37,7 @@ INIT_FUNC = "wizer-initialize"
 
 
 def preinitialize_guests(cfg: ModelConfig, dist: DistLayout, force: bool = False) -> list[Path]:
-    return [preinitialize_guest(cfg, variant, dist, force) for variant in preinit_variants()]
+    return [preinitialize_guest(cfg, variant, dist, force) for variant in PREINIT_VARIANTS]
 
 
 def preinitialize_guest(cfg: ModelConfig, variant: str, dist: DistLayout, force: bool = False) -> Path:
@@ -69,5 +67,5 @@ def preinitialize_guest(cfg: ModelConfig, variant: str, dist: DistLayout, force:
 def artifacts(model: str, dist: DistLayout) -> list[Artifact]:
     return [
         Artifact(preinit_path(model, v, dist), "wasm-preinit", model, target=WASM_TARGET, features=VARIANTS[v].features)
-        for v in preinit_variants()
+        for v in PREINIT_VARIANTS
     ]

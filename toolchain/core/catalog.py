@@ -178,11 +178,10 @@ def optimized_wasm_path(model: str, variant: str, dist: DistLayout) -> Path:
     return dist.guest_dir(model) / f"classify-{variant.removeprefix('wasm-')}.opt.wasm"
 
 
-def preinit_variants() -> list[str]:
-    """The wasm variants that are pre-initialised: the SIMD one, for today's wasmtime. Not the no-SIMD one for
-    wasm:0.1, though its executor pays the model load per activation: tract's loaded model holds ~2x the weights
-    (packed and unpacked), so that snapshot's zip would be ~1.7x OpenWhisk's code limit (README, "wasm:0.1")."""
-    return ["wasm-simd"]
+# The wasm variants that are pre-initialised: the SIMD one, for today's wasmtime. Not the no-SIMD one for wasm:0.1,
+# though its executor pays the model load per activation: tract's loaded model holds ~2.3x the weights, so that
+# snapshot's zip would be ~1.7x OpenWhisk's code limit (README, "wasm:0.1: where an activation's time ... go").
+PREINIT_VARIANTS: tuple[str, ...] = ("wasm-simd",)
 
 
 def preinit_path(model: str, variant: str, dist: DistLayout) -> Path:
@@ -260,7 +259,7 @@ def preinit_cwasm_path(model: str, target: AotTarget, dist: DistLayout) -> Path:
 
 
 def wasm01_cwasm_path(model: str, dist: DistLayout) -> Path:
-    """What the wasm:0.1 zip carries: the no-SIMD module compiled by wasmtime 0.23 (see preinit_variants)."""
+    """What the wasm:0.1 zip carries: the no-SIMD module compiled by wasmtime 0.23 (see PREINIT_VARIANTS)."""
     return cwasm_path(model, aot_target(WASM01_TARGET), dist)
 
 

@@ -101,10 +101,7 @@ def _report(out: Path, data: bytes, deflated: bool) -> None:
 def package_wasm01_zip(cfg: ModelConfig, dist: DistLayout) -> Path:
     cwasm = wasm01_cwasm_path(cfg.name, dist)
     if not cwasm.is_file():
-        raise StageError(
-            f"{cwasm} missing",
-            hint=f"run `invoke build --model {cfg.name}` first",
-        )
+        raise StageError(f"{cwasm} missing", hint=f"run `invoke build --model {cfg.name}` first")
     data, deflated = wasm01_zip_bytes(cwasm.read_bytes(), source_date_epoch())
     out = wasm01_zip_path(cfg.name, dist)
     write_atomic(out, data)
