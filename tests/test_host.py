@@ -81,10 +81,9 @@ def test_preinitialisation_is_reproducible(hosted, tmp_path):
 
 
 def test_a_snapshot_carries_no_dead_copies_of_the_model(hosted):
-    """Wizer keeps every non-zero byte of memory. The guest zeroes what the model load frees and wipes its
-    embedded model file before the snapshot (guest/classifier/src/snapshot.rs), so the snapshot's data is what
-    tract's loaded model holds (2.3x the model file, measured); without the wipe it was 3.3x (94 MB for a 38 MB
-    module)."""
+    """Wizer keeps every non-zero byte of memory. The guest wipes its embedded model file before the snapshot
+    (guest/classifier/src/snapshot.rs), so the snapshot's data is what tract's loaded model holds (2.3x the model
+    file, measured); without the wipe it was 3.3x (94 MB for a 38 MB module)."""
     from toolchain.core.catalog import optimized_wasm_path, preinit_path
 
     dist, model = hosted["dist"], hosted["model"]

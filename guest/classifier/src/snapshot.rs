@@ -1,11 +1,11 @@
 //! The embedded model, and what a pre-initialised (Wizer) snapshot of the wasm guest keeps of it.
 //!
 //! Wizer writes every non-zero byte of linear memory into the new module as data. Once the model is
-//! parsed and optimised, the embedded ONNX bytes are dead, and so is whatever the load freed. So during
-//! Wizer's initialisation the allocator zeroes what is freed, and afterwards the embedded bytes are wiped
-//! (`initialise_for_snapshot`). Measured on the default model: the wipe takes the SIMD snapshot from 94 to
-//! 69 MB; the zeroing changes nothing there, so the ~2.3x the weights that remain are live in tract's
-//! loaded model (README, "wasm:0.1: where an activation's time and the zip's bytes go").
+//! parsed and optimised, the embedded ONNX bytes are dead, so `initialise_for_snapshot` wipes them after the
+//! load: on the default model that takes the SIMD snapshot from 94 to 69 MB. An allocator that zeroed every
+//! block freed during the load was tried and changed nothing measurable (the ~2.3x the weights that remain
+//! are live in tract's loaded model; README, "wasm:0.1: where an activation's time and the zip's bytes go"),
+//! so freed memory is left to wasi-libc's malloc as everywhere else.
 
 use std::cell::UnsafeCell;
 
@@ -38,69 +38,12 @@ impl<const N: usize> EmbeddedModel<N> {
     }
 }
 
-#[cfg(target_arch = "wasm32")]
-mod zeroing {
-    use std::alloc::{GlobalAlloc, Layout, System};
-    use std::sync::atomic::{AtomicBool, Ordering};
-
-    /// Set only while Wizer initialises the module (single-threaded).
-    pub static ZERO_FREED: AtomicBool = AtomicBool::new(false);
-
-    /// wasi-libc's malloc, zeroing freed blocks while `ZERO_FREED` is set.
-    pub struct ZeroingAllocator;
-
-    fn zeroing() -> bool {
-        ZERO_FREED.load(Ordering::Relaxed)
-    }
-
-    // SAFETY: every call is passed on to `System` with the same arguments; zeroing touches only the block
-    // being freed, before it is freed.
-    unsafe impl GlobalAlloc for ZeroingAllocator {
-        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-            unsafe { System.alloc(layout) }
-        }
-
-        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-            unsafe { System.alloc_zeroed(layout) }
-        }
-
-        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-            if zeroing() {
-                unsafe { ptr.write_bytes(0, layout.size()) };
-            }
-            unsafe { System.dealloc(ptr, layout) }
-        }
-
-        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-            if !zeroing() {
-                return unsafe { System.realloc(ptr, layout, new_size) };
-            }
-            // Always move, so the old block (or a shrunk tail) is zeroed like any freed block.
-            let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
-            let new = unsafe { System.alloc(new_layout) };
-            if !new.is_null() {
-                unsafe {
-                    std::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
-                    self.dealloc(ptr, layout);
-                }
-            }
-            new
-        }
-    }
-
-    #[global_allocator]
-    static GLOBAL: ZeroingAllocator = ZeroingAllocator;
-}
-
-/// Run `load` (parse and optimise the model) so that the memory Wizer then snapshots holds the loaded model
-/// and nothing dead: blocks freed meanwhile are zeroed, and the embedded model file is wiped afterwards.
+/// Run `load` (parse and optimise the model), then wipe the embedded model file, so the memory Wizer then
+/// snapshots holds the loaded model without the file it came from.
 #[cfg(target_arch = "wasm32")]
 pub fn initialise_for_snapshot(load: impl FnOnce()) {
-    use std::sync::atomic::Ordering;
-    zeroing::ZERO_FREED.store(true, Ordering::Relaxed);
     load();
     // SAFETY: `load` has parsed the model into the engine's `OnceLock` (successfully or not: both are
     // final), which was the bytes' only reader; no reference to them outlives it.
     unsafe { crate::meta::MODEL.wipe() };
-    zeroing::ZERO_FREED.store(false, Ordering::Relaxed);
 }
