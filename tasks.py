@@ -18,6 +18,7 @@ from toolchain.build.guest import build_guest
 from toolchain.build.host import build_wasm_host
 from toolchain.build.model import ensure_frozen_model
 from toolchain.build.optimize import optimize_guest
+from toolchain.build.payload import attach_guests
 from toolchain.build.preinit import preinitialize_guests
 from toolchain.core.catalog import DistLayout
 from toolchain.core.config import DEFAULT_MODEL, load_model_config
@@ -77,28 +78,31 @@ def golden(c, model=DEFAULT_MODEL, force=False):
     make_goldens(*_setup(model), force=force)
 
 
-@task(
-    help={
-        **MODEL_HELP,
-        "variant": "only these variants (repeatable): native, wasm-simd, wasm-nosimd, "
-        "wasm-relaxed (opt-in); default: the shipped ones",
-    },
-    iterable=["variant"],
-)
-@cli_errors
-def guest(c, model=DEFAULT_MODEL, variant=None):
-    """Build the guest classifier: native CLI and wasm32-wasip1 modules (the variants that ship)."""
-    build_guest(*_setup(model), variants=variant or None)
+VARIANT_HELP = {
+    "variant": "only these variants (repeatable): native, native-ort, wasm-simd, wasm-nosimd, "
+    "wasm-relaxed (opt-in); default: the shipped ones",
+}
 
 
-@task(
-    help={**MODEL_HELP, "variant": "only these wasm variants (repeatable); default: the shipped ones"},
-    iterable=["variant"],
-)
+@task(help=VARIANT_HELP, iterable=["variant"])
 @cli_errors
-def optimize(c, model=DEFAULT_MODEL, variant=None):
-    """wasm-opt and strip each wasm variant (dist/guest/<model>/*.opt.wasm)."""
-    optimize_guest(*_setup(model), variants=variant or None)
+def guest(c, variant=None):
+    """Build the model-independent guest bases (cargo): native CLIs and wasm32-wasip1 modules → dist/guest-base/."""
+    build_guest(DistLayout.default(), variants=variant or None)
+
+
+@task(help=VARIANT_HELP, iterable=["variant"])
+@cli_errors
+def optimize(c, variant=None):
+    """wasm-opt and strip each wasm base (dist/guest-base/*.opt.wasm)."""
+    optimize_guest(DistLayout.default(), variants=variant or None)
+
+
+@task(help={**MODEL_HELP, **VARIANT_HELP}, iterable=["variant"])
+@cli_errors
+def attach(c, model=DEFAULT_MODEL, variant=None):
+    """Attach the model (its payload: ONNX, labels, facts) to each guest base → dist/guest/<model>/; no cargo."""
+    attach_guests(*_setup(model), variants=variant or None)
 
 
 @task(help={**MODEL_HELP, "force": "run Wizer even if the input module is unchanged"})
@@ -125,7 +129,7 @@ def aot(c, model=DEFAULT_MODEL):
 @task(help=MODEL_HELP)
 @cli_errors
 def build(c, model=DEFAULT_MODEL):
-    """Run every build stage in order: model → convert → golden → guest → optimize → aot."""
+    """Run every build stage in order: model → convert → golden → guest → optimize → host → attach → preinit → aot."""
     build_all(*_setup(model))
 
 
@@ -237,10 +241,16 @@ def load(c, model=DEFAULT_MODEL, seconds=60, clients=2, target="container"):
     run_load(*_setup(model), LoadSettings(seconds=float(seconds), clients=int(clients), target=target))
 
 
-@task(help={**MODEL_HELP, "seconds": "time per target (default 60)", "target": "request, image or all (default all)"})
+@task(
+    help={
+        **MODEL_HELP,
+        "seconds": "time per target (default 60)",
+        "target": f"{', '.join(TARGETS)} or all (default all)",
+    }
+)
 @cli_errors
 def fuzz(c, model=DEFAULT_MODEL, seconds=60, target="all"):
-    """Coverage-guided fuzzing of the guest's input path (cargo fuzz; opt-in) → dist/fuzz/results.json."""
+    """Coverage-guided fuzzing of the guest's input path and model payload parser (cargo fuzz) → dist/fuzz/."""
     targets = TARGETS if target == "all" else (target,)
     run_fuzzing(*_setup(model), targets=targets, seconds=int(seconds))
 

@@ -247,9 +247,11 @@ def test_build_seconds_sum_the_whole_chain_or_nothing(cfg, tmp_path):
     dist = DistLayout(tmp_path)
     m = cfg.name
     assert build_seconds_of("wasm-jit", cfg, dist) is None
-    record_build_seconds(dist.root, dist.root / "guest" / m / "classify-simd.wasm", 100.04)
+    record_build_seconds(dist.root, dist.root / "guest-base" / "classify-simd.wasm", 100.04)
     assert build_seconds_of("wasm-jit", cfg, dist) is None  # the wasm-opt step is not recorded yet
-    record_build_seconds(dist.root, dist.root / "guest" / m / "classify-simd.opt.wasm", 20.0)
+    record_build_seconds(dist.root, dist.root / "guest-base" / "classify-simd.opt.wasm", 15.0)
+    assert build_seconds_of("wasm-jit", cfg, dist) is None  # nor attaching the model
+    record_build_seconds(dist.root, dist.root / "guest" / m / "classify-simd.opt.wasm", 5.0)
     assert build_seconds_of("wasm-jit", cfg, dist) == 120.0
     record_build_seconds(dist.root, dist.root / "aot" / m / "classify-simd.wasmtime-50.cwasm", 7.5)
     assert build_seconds_of("wasm-aot", cfg, dist) == 127.5

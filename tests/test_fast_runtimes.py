@@ -82,7 +82,7 @@ def test_nothing_is_available_on_an_empty_dist(cfg, tmp_path):
         ("onnxruntime-1t", "invoke convert"),
         ("onnxruntime", "invoke convert"),
         ("tract-py", "invoke convert"),
-        ("native-tract", "invoke guest"),
+        ("native-tract", "invoke build"),
         ("wasm-jit", "invoke build"),
         ("wasm-aot", "invoke build"),
         ("wasm-preinit-aot", "invoke build"),

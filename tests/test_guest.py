@@ -92,8 +92,14 @@ def test_manifest_lists_guest_artifacts(guest, dist):
     mine = [a for a in manifest["artifacts"] if a["model"] == guest.name]
     kinds = sorted(a["kind"] for a in mine)
     # cwasm: SIMD and pre-initialised SIMD for wasmtime 50, no-SIMD for 0.23
-    assert kinds.count("wasm-cli") == 2 and kinds.count("wasm-opt") == 2 and kinds.count("cwasm") == 3
-    assert "native-cli" in kinds and "wasm-preinit" in kinds
+    assert "wasm-cli" not in kinds and kinds.count("wasm-opt") == 2 and kinds.count("cwasm") == 3
+    assert kinds.count("native-cli") == 2 and "wasm-preinit" in kinds and "model-payload" in kinds
+    # Every guest that carries the model names the model-independent base it was attached to, and the payload.
+    bases = {a["sha256"] for a in manifest["artifacts"] if a["kind"] == "guest-base" and a["model"] == ""}
+    payload = next(a["sha256"] for a in mine if a["kind"] == "model-payload")
+    for a in mine:
+        if a["kind"] in ("native-cli", "wasm-opt", "wasm-preinit"):
+            assert a["base_sha256"] in bases and a["payload_sha256"] == payload, a["path"]
     cwasm = {a["runtime_version"]: a for a in mine if a["kind"] == "cwasm"}
     assert cwasm["50.0.1"]["cpu_baseline"] == "x86-64-v3" and cwasm["50.0.1"]["features"] == ["simd128"]
     assert cwasm["0.23.0"]["features"] == []
@@ -139,7 +145,7 @@ def test_rust_unit_tests(guest, dist):
     from toolchain.core.programs import CARGO
 
     variant = VARIANTS["native"]
-    env = cargo_env(guest, variant, dist.onnx(guest.name))
+    env = cargo_env(variant)
     proc = subprocess.run(
         [CARGO.path, "test", "--release", "--locked", "-p", "classifier", "--lib", "--target", variant.target],
         cwd=GUEST_DIR,

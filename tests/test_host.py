@@ -70,32 +70,35 @@ def test_the_preinitialised_module_skips_the_model_load(hosted):
 def test_preinitialisation_is_reproducible(hosted, tmp_path):
     """A second Wizer run over the same module gives the same bytes: WASI randomness has a fixed seed in the
     host's `preinit` (npm's Wizer drew a fresh hash-map seed each time, so no two snapshots matched)."""
-    from toolchain.core.catalog import optimized_wasm_path, preinit_path
+    from toolchain.core.catalog import base_optimized_wasm_path, payload_path, preinit_path
     from toolchain.core.fsutil import sha256_file
 
-    src = optimized_wasm_path(hosted["model"], "wasm-simd", hosted["dist"])
+    src = base_optimized_wasm_path("wasm-simd", hosted["dist"])
+    payload = payload_path(hosted["model"], hosted["dist"])
     again = tmp_path / "again.preinit.wasm"
-    out = subprocess.run([hosted["host"], "preinit", str(src), str(again)], capture_output=True, timeout=1200)
+    out = subprocess.run(
+        [hosted["host"], "preinit", str(src), str(payload), str(again)], capture_output=True, timeout=1200
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert sha256_file(again) == sha256_file(preinit_path(hosted["model"], "wasm-simd", hosted["dist"]))
 
 
 def test_a_snapshot_carries_no_dead_copies_of_the_model(hosted):
-    """Wizer keeps every non-zero byte of memory. The guest wipes its embedded model file before the snapshot
-    (guest/classifier/src/snapshot.rs), so the snapshot's data is what tract's loaded model holds (2.3x the model
-    file, measured); without the wipe it was 3.3x (94 MB for a 38 MB module)."""
-    from toolchain.core.catalog import optimized_wasm_path, preinit_path
+    """Wizer keeps every non-zero byte of memory. The guest wipes the model file of its payload before the
+    snapshot (guest/classifier/src/model.rs), so the snapshot's data is what tract's loaded model holds (2.3x the
+    model file, measured); without the wipe it was 3.3x (94 MB for a 38 MB module)."""
+    from toolchain.core.catalog import base_optimized_wasm_path, preinit_path
 
     dist, model = hosted["dist"], hosted["model"]
     onnx = dist.onnx(model).stat().st_size
-    code = optimized_wasm_path(model, "wasm-simd", dist).stat().st_size - onnx  # the module embeds the file
+    code = base_optimized_wasm_path("wasm-simd", dist).stat().st_size  # the module without a model
     data = preinit_path(model, "wasm-simd", dist).stat().st_size - code
     assert data < 2.9 * onnx, data / onnx
 
 
 def test_preinit_of_a_missing_module_is_a_one_line_error(hosted, tmp_path):
     out = subprocess.run(
-        [hosted["host"], "preinit", str(tmp_path / "missing.wasm"), str(tmp_path / "out.wasm")],
+        [hosted["host"], "preinit", str(tmp_path / "missing.wasm"), str(tmp_path / "p"), str(tmp_path / "out.wasm")],
         capture_output=True,
         text=True,
         timeout=60,

@@ -34,10 +34,12 @@ REINIT = {"error": "Cannot initialize the action more than once."}
 def packaged(default_model, dist):
     from toolchain.build.golden import load_goldens
     from toolchain.build.guest import build_guest
+    from toolchain.build.payload import attach_guests
     from toolchain.package.image import build_action_image
     from toolchain.package.zips import package_exec_zip
 
-    build_guest(default_model, dist, ["native", "native-ort"])
+    build_guest(dist, ["native", "native-ort"])
+    attach_guests(default_model, dist, ["native", "native-ort"])
     exec_zip = package_exec_zip(default_model, dist)
     image, image_id = build_action_image(default_model, dist)
     build_action_image(default_model, dist, "onnxruntime")

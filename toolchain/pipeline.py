@@ -6,13 +6,13 @@ from __future__ import annotations
 import shutil
 
 from toolchain.build.aot import precompile_cwasm
-from toolchain.build.cargo import nightly_problem
 from toolchain.build.convert import convert_pb_to_onnx
 from toolchain.build.golden import make_goldens
 from toolchain.build.guest import build_guest
 from toolchain.build.host import build_wasm_host
 from toolchain.build.model import ensure_frozen_model
 from toolchain.build.optimize import optimize_guest
+from toolchain.build.payload import attach_guests
 from toolchain.build.preinit import preinitialize_guests
 from toolchain.core import log
 from toolchain.core.catalog import DistLayout
@@ -25,20 +25,18 @@ from toolchain.package.zips import package_exec_zip, package_wasm01_zip
 
 
 def build_all(cfg: ModelConfig, dist: DistLayout) -> None:
-    """pb → onnx → goldens → guest (native, wasm) → wasm-opt → the Rust wasm host (cold starts, pre-initialisation)
-    → pre-initialised module → .cwasm."""
+    """pb → onnx → goldens → guest bases (native, wasm; model-independent) → wasm-opt → the Rust wasm host (Wizer,
+    cold starts) → the model's payload attached to every base → pre-initialised module → .cwasm."""
 
     ensure_frozen_model(cfg, dist)
     convert_pb_to_onnx(cfg, dist)
     make_goldens(cfg, dist)
-    build_guest(cfg, dist)
-    optimize_guest(cfg, dist)
-    # The host pre-initialises the guest (Wizer inside it), so it comes before preinit.
-    if nightly_problem() is None:
-        build_wasm_host(dist)
-        preinitialize_guests(cfg, dist)
-    else:  # the benchmark then times wasm cold starts in the Python host
-        log.info(f"warning: skipping the Rust wasm host and the pre-initialised guest: {nightly_problem()}")
+    build_guest(dist)
+    optimize_guest(dist)
+    # Wizer runs inside the host: it attaches the model to the wasm bases and pre-initialises.
+    build_wasm_host(dist)
+    attach_guests(cfg, dist)
+    preinitialize_guests(cfg, dist)
     precompile_cwasm(cfg, dist)
 
 

@@ -1,4 +1,5 @@
-"""Cargo builds of the guest classifier, native and wasm32-wasip1. Every compiler flag lives here.
+"""Cargo builds of the guest classifier, native and wasm32-wasip1: the model-independent bases in dist/guest-base/
+(a model is attached afterwards, build/payload.py). Every compiler flag lives here.
 
 Both targets use Debian's rustc/cargo pair (rustup cannot add targets here); wasm builds std from
 Debian's std source with -Zbuild-std and links against Debian's wasi-libc. Each variant has its own
@@ -17,18 +18,19 @@ from toolchain.core.artifact import Artifact
 from toolchain.core.catalog import (
     NATIVE_TARGET,
     VARIANTS,
-    WASM_TARGET,
     DistLayout,
     Variant,
+    base_native_path,
+    base_optimized_wasm_path,
+    base_wasm_path,
     native_cli_path,
     onnxruntime_library_path,
-    optimized_wasm_path,
+    payload_path,
     shipped_variants,
-    wasm_path,
 )
-from toolchain.core.config import CACHE_DIR, ModelConfig
+from toolchain.core.config import CACHE_DIR
 from toolchain.core.errors import StageError
-from toolchain.core.fsutil import record_build_seconds, sha256_file, write_atomic
+from toolchain.core.fsutil import Incremental, digest_inputs
 from toolchain.core.programs import CARGO, RUST_LLD, RUST_STD_SOURCE, RUSTC, WASI_CRT1, WASI_LIBC
 from toolchain.core.versions import RUSTC_EXPECTED
 
@@ -47,25 +49,13 @@ def onnxruntime_wheel_library() -> Path:
     return Path(found[0].locate())
 
 
-def stable_model_copy(model_file: Path) -> Path:
-    """The model at a path that depends only on its digest: build.rs reruns when GUEST_MODEL_FILE changes,
-    so builds from different dist/ directories (the main job, the tests) share one compiled guest."""
-
-    dst = CACHE_DIR / "embed" / f"{sha256_file(model_file)}{model_file.suffix}"
-    if not dst.is_file():
-        write_atomic(dst, model_file.read_bytes())
-    return dst
-
-
-def cargo_env(cfg: ModelConfig, variant: Variant, model_file: Path) -> dict[str, str]:
+def cargo_env(variant: Variant) -> dict[str, str]:
     env = reproducible_cargo_env()
     remap = " ".join(remap_path_flags())
     env.update(
         {
             "RUSTC": RUSTC.path,
             "CARGO_TARGET_DIR": str(CACHE_DIR / "cargo-target" / variant.name),
-            "GUEST_MODEL_CONFIG": str(cfg.config_path),
-            "GUEST_MODEL_FILE": str(stable_model_copy(model_file)),
             "CARGO_TERM_PROGRESS_WHEN": "never",
             "CARGO_PROFILE_RELEASE_OPT_LEVEL": variant.opt_level,
         }
@@ -93,8 +83,12 @@ def cargo_env(cfg: ModelConfig, variant: Variant, model_file: Path) -> dict[str,
     return env
 
 
+def rustc_version() -> str:
+    return subprocess.run([RUSTC.require(), "--version"], capture_output=True, text=True, timeout=60).stdout.strip()
+
+
 def warn_on_unpinned_rustc() -> None:
-    found = subprocess.run([RUSTC.require(), "--version"], capture_output=True, text=True, timeout=60).stdout.strip()
+    found = rustc_version()
     if not found.startswith(RUSTC_EXPECTED + " "):
         log.info(
             f"warning: {found} is not the {RUSTC_EXPECTED} this project was locked and measured with "
@@ -102,8 +96,8 @@ def warn_on_unpinned_rustc() -> None:
         )
 
 
-def cargo_build(cfg: ModelConfig, variant: Variant, model_file: Path, binary: str = "classify") -> Path:
-    """Build one binary of the guest workspace for ``variant``; return the built file in the target dir."""
+def cargo_command(variant: Variant, binary: str = "classify") -> list[str]:
+    """The cargo command line of one binary of the guest workspace for ``variant``."""
     warn_on_unpinned_rustc()
     cmd = [CARGO.require(), "build", "--release", "--locked", "--bin", binary, "--target", variant.target]
     if variant.is_wasm:
@@ -115,7 +109,13 @@ def cargo_build(cfg: ModelConfig, variant: Variant, model_file: Path, binary: st
     for crate, level in variant.crate_opt_levels:
         value = level if level.isdigit() else f'"{level}"'
         cmd += ["--config", f'profile.release.package."{crate}".opt-level={value}']
-    env = cargo_env(cfg, variant, model_file)
+    return cmd
+
+
+def cargo_build(variant: Variant, binary: str = "classify") -> Path:
+    """Build one binary of the guest workspace for ``variant``; return the built file in the target dir."""
+    cmd = cargo_command(variant, binary)
+    env = cargo_env(variant)
     with log.step(f"cargo build {binary} ({variant.name})"):
         proc = subprocess.run(cmd, cwd=GUEST_DIR, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -127,27 +127,42 @@ def cargo_build(cfg: ModelConfig, variant: Variant, model_file: Path, binary: st
     return Path(env["CARGO_TARGET_DIR"]) / variant.target / "release" / f"{binary}{suffix}"
 
 
-def build_guest(cfg: ModelConfig, dist: DistLayout, variants: list[str] | None = None) -> list[Path]:
-    """Build the guest for every shipped variant (or the named ones) into dist/guest/<model>/."""
-    model_file = dist.onnx(cfg.name)
-    if not model_file.is_file():
-        raise StageError(f"{model_file} missing", hint=f"run `invoke convert --model {cfg.name}` first")
+def guest_sources() -> list[Path]:
+    """Every file a guest base is built from (the workspace manifests, the classifier and the shims): the base
+    is rebuilt when one of them changes, and only then (no cargo run at all otherwise)."""
+    files = [GUEST_DIR / "Cargo.toml", GUEST_DIR / "Cargo.lock"]
+    for tree in (GUEST_DIR / "classifier", GUEST_DIR / "shims"):
+        files += sorted(p for p in tree.rglob("*") if p.is_file() and "target" not in p.relative_to(tree).parts)
+    return files
+
+
+def build_guest(dist: DistLayout, variants: list[str] | None = None) -> list[Path]:
+    """Build the model-independent guest base of every shipped variant (or the named ones) into dist/guest-base/."""
     chosen = [VARIANTS[v] for v in variants] if variants else shipped_variants()
+    sources = guest_sources()
     outputs = []
     for variant in chosen:
-        started = time.perf_counter()
-        built = cargo_build(cfg, variant, model_file)
-        final = (
-            wasm_path(cfg.name, variant.name, dist)
-            if variant.is_wasm
-            else native_cli_path(cfg.name, dist, variant.name)
+        final = base_wasm_path(variant.name, dist) if variant.is_wasm else base_native_path(variant.name, dist)
+        job = Incremental(
+            "guest",
+            dist.stamp(f"guest-{variant.name}", "base"),
+            digest_inputs(
+                sources, {"variant": repr(variant), "cargo": cargo_command(variant), "rustc": rustc_version()}
+            ),
+            (final,),
         )
-        outputs.append(install(built, final, executable=not variant.is_wasm))
-        if "ort-engine" in variant.cargo_features:
-            install(onnxruntime_wheel_library(), onnxruntime_library_path(cfg.name, dist), executable=False)
-        record_build_seconds(dist.root, final, time.perf_counter() - started)
-        log.info(f"guest: {final} ({final.stat().st_size:,} bytes)")
+        if not job.up_to_date():
+            started = time.perf_counter()
+            install(cargo_build(variant), final, executable=not variant.is_wasm)
+            job.record(dist.root, started)
+            log.info(f"guest base: {final} ({final.stat().st_size:,} bytes)")
+        outputs.append(final)
     return outputs
+
+
+def install_onnxruntime_library(model: str, dist: DistLayout) -> Path:
+    """The ONNX Runtime library next to a model's native-ort guest, where it looks first."""
+    return install(onnxruntime_wheel_library(), onnxruntime_library_path(model, dist), executable=False)
 
 
 def _onnxruntime_version() -> str | None:
@@ -160,24 +175,23 @@ def _onnxruntime_version() -> str | None:
 
 
 def artifacts(model: str, dist: DistLayout) -> list[Artifact]:
-    found = [
+    """A model's native guests (a base with the model's payload appended) and the ONNX Runtime library."""
+    payload = payload_path(model, dist)
+    return [
         Artifact(
-            native_cli_path(model, dist),
+            native_cli_path(model, dist, v.name),
             "native-cli",
             model,
             target=NATIVE_TARGET,
-            cpu_baseline=VARIANTS["native"].cpu_baseline,
+            runtime="onnxruntime" if "ort-engine" in v.cargo_features else None,
+            cpu_baseline=v.cpu_baseline,
             features=(),
-        ),
-        Artifact(
-            native_cli_path(model, dist, "native-ort"),
-            "native-cli",
-            model,
-            target=NATIVE_TARGET,
-            runtime="onnxruntime",
-            cpu_baseline=VARIANTS["native-ort"].cpu_baseline,
-            features=(),
-        ),
+            base=base_native_path(v.name, dist),
+            payload=payload,
+        )
+        for v in VARIANTS.values()
+        if not v.is_wasm
+    ] + [
         Artifact(
             onnxruntime_library_path(model, dist),
             "shared-library",
@@ -185,16 +199,21 @@ def artifacts(model: str, dist: DistLayout) -> list[Artifact]:
             target=NATIVE_TARGET,
             runtime="onnxruntime",
             runtime_version=_onnxruntime_version(),
-        ),
+        )
     ]
+
+
+def base_artifacts(dist: DistLayout) -> list[Artifact]:
+    """The model-independent builds (model ""): native executables, wasm modules as cargo and wasm-opt left them."""
+    found = []
     for v in VARIANTS.values():
-        if v.is_wasm:
-            found.append(
-                Artifact(wasm_path(model, v.name, dist), "wasm-cli", model, target=WASM_TARGET, features=v.features)
-            )
-            found.append(
-                Artifact(
-                    optimized_wasm_path(model, v.name, dist), "wasm-opt", model, target=WASM_TARGET, features=v.features
-                )
-            )
+        paths = (
+            [base_wasm_path(v.name, dist), base_optimized_wasm_path(v.name, dist)]
+            if v.is_wasm
+            else [base_native_path(v.name, dist)]
+        )
+        found += [
+            Artifact(p, "guest-base", "", target=v.target, cpu_baseline=v.cpu_baseline, features=v.features)
+            for p in paths
+        ]
     return found

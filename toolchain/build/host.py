@@ -20,7 +20,8 @@ from toolchain.core.artifact import Artifact
 from toolchain.core.catalog import HOST_AOT_TARGET, NATIVE_TARGET, DistLayout, aot_target, host_path
 from toolchain.core.config import CACHE_DIR
 from toolchain.core.errors import StageError
-from toolchain.core.fsutil import record_build_seconds
+from toolchain.core.fsutil import Incremental, digest_inputs
+from toolchain.core.versions import HOST_TOOLCHAIN
 
 
 def build_wasm_host(dist: DistLayout) -> Path:
@@ -28,9 +29,15 @@ def build_wasm_host(dist: DistLayout) -> Path:
     if problem:
         raise StageError(
             problem,
-            hint="install a nightly with rustup, or skip the Rust host (`invoke bench` then "
-            "uses the Python host for wasm cold starts)",
+            hint="install a nightly with rustup: Wizer inside the host attaches the model to the wasm guests",
         )
+    final = host_path(dist)
+    sources = [HOST_DIR / "Cargo.toml", HOST_DIR / "Cargo.lock", *sorted((HOST_DIR / "src").rglob("*.rs"))]
+    job = Incremental(
+        "host", dist.stamp("host", "base"), digest_inputs(sources, {"toolchain": HOST_TOOLCHAIN}), (final,)
+    )
+    if job.up_to_date():
+        return final
     env = reproducible_cargo_env()
     env.update(
         {
@@ -51,8 +58,8 @@ def build_wasm_host(dist: DistLayout) -> Path:
     if proc.returncode != 0:
         raise StageError(f"cargo build of the wasm host failed:\n{proc.stderr[-3000:]}")
     built = Path(env["CARGO_TARGET_DIR"]) / NATIVE_TARGET / "release" / "wasm-host"
-    final = install(built, host_path(dist), executable=True)
-    record_build_seconds(dist.root, final, time.perf_counter() - started)
+    install(built, final, executable=True)
+    job.record(dist.root, started)
     log.info(f"host: {final} ({final.stat().st_size:,} bytes)")
     return final
 

@@ -1,4 +1,4 @@
-"""wasm-opt and strip for the wasm guest variants."""
+"""wasm-opt and strip for the wasm guest bases (model-independent: a model is attached afterwards)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ import time
 from pathlib import Path
 
 from toolchain.core import log
-from toolchain.core.catalog import VARIANTS, DistLayout, optimized_wasm_path, shipped_variants, wasm_path
-from toolchain.core.config import ModelConfig
+from toolchain.core.catalog import VARIANTS, DistLayout, base_optimized_wasm_path, base_wasm_path, shipped_variants
 from toolchain.core.errors import StageError
 from toolchain.core.fsutil import (
     Incremental,
@@ -56,16 +55,18 @@ def optimize_wasm(src: Path, dst: Path, variant: str, level: str | None = None) 
     return dst
 
 
-def optimize_guest(cfg: ModelConfig, dist: DistLayout, variants: list[str] | None = None) -> list[Path]:
-    names = variants or [v.name for v in shipped_variants() if v.is_wasm]
+def optimize_guest(dist: DistLayout, variants: list[str] | None = None) -> list[Path]:
+    names = (
+        [n for n in variants if VARIANTS[n].is_wasm] if variants else [v.name for v in shipped_variants() if v.is_wasm]
+    )
     outs = []
     for name in names:
-        src = wasm_path(cfg.name, name, dist)
+        src = base_wasm_path(name, dist)
         if not src.is_file():
-            raise StageError(f"{src} missing", hint=f"run `invoke guest --model {cfg.name}` first")
-        dst = optimized_wasm_path(cfg.name, name, dist)
+            raise StageError(f"{src} missing", hint="run `invoke guest` first")
+        dst = base_optimized_wasm_path(name, dist)
         inputs = digest_inputs([src], {"flags": [VARIANTS[name].wasm_opt_level, *wasm_opt_flags(name)]})
-        job = Incremental("optimize", dist.stamp(f"optimize-{name}", cfg.name), inputs, (dst,))
+        job = Incremental("optimize", dist.stamp(f"optimize-{name}", "base"), inputs, (dst,))
         if not job.up_to_date():
             started = time.perf_counter()
             optimize_wasm(src, dst, name)

@@ -1,8 +1,9 @@
 """Pre-initialise the wasm guests named by catalog.PREINIT_VARIANTS (today the SIMD one; it says why not the
-no-SIMD one): run a module's `wizer-initialize` export (parse + optimise the embedded model) once at build time and
-snapshot the initialised memory into a new module, so an instance starts with the model ready. With a .cwasm and
-wasmtime's copy-on-write memory images the weights are mapped, not copied. The guest wipes its embedded model
-file before the snapshot (guest/classifier/src/snapshot.rs), so the snapshot holds what the loaded model holds.
+no-SIMD one): run the optimised base module's `wizer-initialize` export with the model payload on stdin (attach,
+parse and optimise the model) once at build time and snapshot the initialised memory into a new module, so an
+instance starts with the model ready. With a .cwasm and wasmtime's copy-on-write memory images the weights are
+mapped, not copied. The guest wipes the ONNX bytes of the payload before the snapshot
+(guest/classifier/src/model.rs), so the snapshot holds what the loaded model holds.
 
 Wizer runs inside the Rust wasm host (`wasm-host preinit`, the wasmtime-wizer crate at wasmtime's version), with
 a fixed WASI random seed, so two builds give the same snapshot.
@@ -10,10 +11,10 @@ a fixed WASI random seed, so two builds give the same snapshot.
 
 from __future__ import annotations
 
-import subprocess
 import time
 from pathlib import Path
 
+from toolchain.build.payload import run_wizer, write_payload
 from toolchain.core import log
 from toolchain.core.artifact import Artifact
 from toolchain.core.catalog import (
@@ -21,17 +22,14 @@ from toolchain.core.catalog import (
     VARIANTS,
     WASM_TARGET,
     DistLayout,
+    base_optimized_wasm_path,
     host_path,
-    optimized_wasm_path,
+    payload_path,
     preinit_path,
 )
 from toolchain.core.config import ModelConfig
 from toolchain.core.errors import StageError
-from toolchain.core.fsutil import (
-    Incremental,
-    atomic_path,
-    digest_inputs,
-)
+from toolchain.core.fsutil import Incremental, digest_inputs
 
 INIT_FUNC = "wizer-initialize"
 
@@ -41,24 +39,21 @@ def preinitialize_guests(cfg: ModelConfig, dist: DistLayout, force: bool = False
 
 
 def preinitialize_guest(cfg: ModelConfig, variant: str, dist: DistLayout, force: bool = False) -> Path:
-    src = optimized_wasm_path(cfg.name, variant, dist)
+    src = base_optimized_wasm_path(variant, dist)
     if not src.is_file():
-        raise StageError(f"{src} missing", hint=f"run `invoke optimize --model {cfg.name}` first")
+        raise StageError(f"{src} missing", hint="run `invoke optimize` first")
+    payload = write_payload(cfg, dist)
     dst = preinit_path(cfg.name, variant, dist)
     host = host_path(dist)
-    if not host.is_file():
-        raise StageError(f"{host} missing", hint="run `invoke host` first (Wizer runs inside the wasm host)")
-    inputs = digest_inputs([src, host], {"init": INIT_FUNC})
+    inputs = digest_inputs([src, payload, host], {"init": INIT_FUNC})
     job = Incremental("preinit", dist.stamp(f"preinit-{variant}", cfg.name), inputs, (dst,))
     if job.up_to_date(force):
         return dst
     started = time.perf_counter()
-    with atomic_path(dst) as tmp, log.step(f"wizer {src.name} (model parsed and optimised at build time)"):
+    with log.step(f"wizer {INIT_FUNC} {dst.name} ({cfg.name}: model parsed and optimised at build time)"):
         # The hash-map seed std draws while the model loads is then fixed per module, not per instance:
         # harmless here, no untrusted keys are hashed.
-        proc = subprocess.run([str(host), "preinit", str(src), str(tmp)], capture_output=True, text=True, timeout=1800)
-        if proc.returncode != 0:
-            raise StageError(f"wizer failed on {src}: {proc.stderr.strip()[-1500:]}")
+        run_wizer(dist, "preinit", src, payload, dst)
     job.record(dist.root, started)
     log.info(f"preinit: {dst} ({src.stat().st_size:,} → {dst.stat().st_size:,} bytes)")
     return dst
@@ -66,6 +61,14 @@ def preinitialize_guest(cfg: ModelConfig, variant: str, dist: DistLayout, force:
 
 def artifacts(model: str, dist: DistLayout) -> list[Artifact]:
     return [
-        Artifact(preinit_path(model, v, dist), "wasm-preinit", model, target=WASM_TARGET, features=VARIANTS[v].features)
+        Artifact(
+            preinit_path(model, v, dist),
+            "wasm-preinit",
+            model,
+            target=WASM_TARGET,
+            features=VARIANTS[v].features,
+            base=base_optimized_wasm_path(v, dist),
+            payload=payload_path(model, dist),
+        )
         for v in PREINIT_VARIANTS
     ]

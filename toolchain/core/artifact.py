@@ -27,6 +27,8 @@ class Artifact:
     image_id: str | None = None  # oci-image: the config digest `podman images` shows
     image_reference: str | None = None  # oci-image: repository:tag it loads as
     code_limit_share: float | None = None  # action zips: base64 size / OpenWhisk's code limit
+    base: Path | None = None  # a guest that carries a model: the model-independent build it was attached to
+    payload: Path | None = None  # ... and the model payload it carries
 
     def entry(self, dist: DistLayout) -> dict:
         assert self.kind in KINDS, self.kind
@@ -48,6 +50,10 @@ class Artifact:
         ):
             if getattr(self, key) is not None:
                 e[key] = getattr(self, key)
+        if self.base is not None:
+            e["base_sha256"] = sha256_file(self.base)
+        if self.payload is not None:
+            e["payload_sha256"] = sha256_file(self.payload)
         if self.features is not None:
             e["features"] = list(self.features)
         return e

@@ -55,6 +55,10 @@ class DistLayout:
     def guest_dir(self, model: str) -> Path:
         return self.root / "guest" / model
 
+    def guest_base_dir(self) -> Path:
+        """The model-independent guest builds, one per variant, that every model's guest is attached to."""
+        return self.root / "guest-base"
+
     def aot_dir(self, model: str) -> Path:
         return self.root / "aot" / model
 
@@ -158,7 +162,25 @@ def shipped_variants() -> list[Variant]:
     return [v for v in VARIANTS.values() if v.ships]
 
 
-# ---- paths of the guest builds (dist/guest/<model>/)
+# ---- paths of the guest builds: the model-independent bases (dist/guest-base/), the model payload and the guests
+# that carry it (dist/guest/<model>/)
+
+
+def base_native_path(variant: str, dist: DistLayout) -> Path:
+    return dist.guest_base_dir() / VARIANTS[variant].binary_name
+
+
+def base_wasm_path(variant: str, dist: DistLayout) -> Path:
+    return dist.guest_base_dir() / f"classify-{variant.removeprefix('wasm-')}.wasm"
+
+
+def base_optimized_wasm_path(variant: str, dist: DistLayout) -> Path:
+    return dist.guest_base_dir() / f"classify-{variant.removeprefix('wasm-')}.opt.wasm"
+
+
+def payload_path(model: str, dist: DistLayout) -> Path:
+    """The model, its labels and facts in the one file a guest carries (guest/classifier/src/model.rs)."""
+    return dist.guest_dir(model) / "model.payload"
 
 
 def native_cli_path(model: str, dist: DistLayout, variant: str = "native") -> Path:
@@ -170,11 +192,8 @@ def onnxruntime_library_path(model: str, dist: DistLayout) -> Path:
     return dist.guest_dir(model) / "libonnxruntime.so"
 
 
-def wasm_path(model: str, variant: str, dist: DistLayout) -> Path:
-    return dist.guest_dir(model) / f"classify-{variant.removeprefix('wasm-')}.wasm"
-
-
 def optimized_wasm_path(model: str, variant: str, dist: DistLayout) -> Path:
+    """The optimised wasm base with the model attached."""
     return dist.guest_dir(model) / f"classify-{variant.removeprefix('wasm-')}.opt.wasm"
 
 

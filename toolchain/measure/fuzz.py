@@ -1,8 +1,10 @@
 """Coverage-guided fuzzing of the guest's input path: cargo fuzz + libFuzzer (AddressSanitizer), opt-in
 (`invoke fuzz`), bounded by time.
 
-Two targets live in guest/fuzz: `request` takes whole request bodies (JSON → fields → base64 → image decode →
-preprocessing, no inference) and `image` feeds raw bytes to the decoders. The corpus grows in the cache from run
+Three targets live in guest/fuzz: `request` takes whole request bodies (JSON → fields → base64 → image decode →
+preprocessing, no inference), `image` feeds raw bytes to the decoders and `payload` to the model payload's
+parser (what the toolchain attaches to a guest). The first two read the model's facts from its payload
+(CLASSIFIER_PAYLOAD). The corpus grows in the cache from run
 to run; a finding (panic, abort, leak, allocation over the limit, timeout) is written to dist/fuzz/findings/ and
 fails the run. Fix it, then add the input to the bad-input corpus (tests/bad_inputs.py), which every entry
 point is tested with.
@@ -27,7 +29,7 @@ from toolchain.build.cargo import (
     nightly_problem,
     reproducible_cargo_env,
 )
-from toolchain.build.guest import stable_model_copy
+from toolchain.build.payload import encode_payload, payload_header, write_payload
 from toolchain.core import log
 from toolchain.core.catalog import DistLayout
 from toolchain.core.config import CACHE_DIR, ModelConfig
@@ -35,7 +37,7 @@ from toolchain.core.errors import StageError
 from toolchain.core.fsutil import canonical_json, write_atomic
 from toolchain.core.versions import CARGO_FUZZ_VERSION
 
-TARGETS = ("request", "image")
+TARGETS = ("request", "image", "payload")
 # A request's image is at most a few MB, but coverage comes from small inputs; libFuzzer grows lengths slowly.
 MAX_INPUT_BYTES = 64 * 1024
 # Per input: the guest caps decoded pixels, so a slow input is a finding, not a big image.
@@ -94,7 +96,17 @@ def seed_images() -> dict[str, bytes]:
     }
 
 
-def seed_inputs(target: str) -> dict[str, bytes]:
+def seed_payloads(cfg: ModelConfig) -> dict[str, bytes]:
+    """The model's payload header with a few stand-in model bytes (the parser does not read the model), and
+    one with too few labels."""
+    header = payload_header(cfg, 4)
+    short = {**header, "labels": header["labels"][:1]}
+    return {"model.payload": encode_payload(header, b"onnx"), "short-labels.payload": encode_payload(short, b"onnx")}
+
+
+def seed_inputs(target: str, cfg: ModelConfig) -> dict[str, bytes]:
+    if target == "payload":
+        return seed_payloads(cfg)
     images = seed_images()
     if target == "image":
         return images
@@ -114,8 +126,7 @@ def fuzz_env(cfg: ModelConfig, dist: DistLayout) -> dict[str, str]:
     env = reproducible_cargo_env()
     env.update(
         {
-            "GUEST_MODEL_CONFIG": str(cfg.config_path),
-            "GUEST_MODEL_FILE": str(stable_model_copy(dist.onnx(cfg.name))),
+            "CLASSIFIER_PAYLOAD": str(write_payload(cfg, dist)),
             "CARGO_TERM_PROGRESS_WHEN": "never",
         }
     )
@@ -165,7 +176,7 @@ def fuzz_target(cfg: ModelConfig, dist: DistLayout, target: str, seconds: int) -
     corpus = corpus_dir(target)
     corpus.mkdir(parents=True, exist_ok=True)
     seeds = dist.root / "fuzz" / "seeds" / target
-    for name, data in seed_inputs(target).items():
+    for name, data in seed_inputs(target, cfg).items():
         write_atomic(seeds / name, data)
     findings = dist.root / "fuzz" / "findings" / target
     findings.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-from toolchain.build import aot, guest, host, preinit
+from toolchain.build import aot, guest, host, payload, preinit
 from toolchain.core import programs
 from toolchain.core.artifact import SCHEMA_PATH, Artifact
 from toolchain.core.catalog import DistLayout
@@ -25,7 +25,7 @@ from toolchain.package.archive import source_revision
 SCHEMA_VERSION = 1
 
 # The stages that write artifacts, each answering ``artifacts(model, dist)`` from the catalog's paths.
-ARTIFACT_STAGES = (guest, aot, zips, image, deploy, preinit, host)
+ARTIFACT_STAGES = (payload, guest, aot, zips, image, deploy, preinit, host)
 
 PYTHON_TOOLS = ("tensorflow-cpu", "keras", "tf2onnx", "onnx", "onnxruntime", "tract", "wasmtime", "numpy", "pillow")
 COMMAND_TOOLS = {
@@ -88,6 +88,9 @@ def build_manifest(dist: DistLayout) -> dict:
         if dist.onnx(name).is_file():
             models[name]["onnx_sha256"] = sha256_file(dist.onnx(name))
         artifacts += [a.entry(dist) for a in artifacts_for_model(name, dist)]
+    artifacts += [a.entry(dist) for a in guest.base_artifacts(dist) if a.path.is_file()]
+    # Shared files (the wasm host) are listed once.
+    artifacts = list({e["path"]: e for e in reversed(artifacts)}.values())
     artifacts.sort(key=lambda e: e["path"])
     return {
         "schema_version": SCHEMA_VERSION,

@@ -6,7 +6,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from toolchain.core.catalog import native_cli_path
+from toolchain.core.catalog import base_native_path, native_cli_path
 from toolchain.runtimes.guest_base import GuestRuntime
 
 
@@ -19,10 +19,10 @@ class NativeCli(GuestRuntime):
         return native_cli_path(self.cfg.name, self.dist)
 
     def built_from(self) -> list[Path]:
-        return [self.artifact()]
+        return [base_native_path("native", self.dist), self.artifact()]
 
     def unavailable_reason(self):
-        return None if self.artifact().is_file() else f"{self.artifact()} missing: run `invoke guest`"
+        return None if self.artifact().is_file() else f"{self.artifact()} missing: run `invoke build`"
 
     def call(self, request: bytes, debug: bool = False) -> dict:
         args = [str(self.artifact())] + (["--debug"] if debug else [])

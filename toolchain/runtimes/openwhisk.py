@@ -9,7 +9,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from toolchain.core.catalog import ENGINES, exec_zip_path, image_path, native_cli_path
+from toolchain.core.catalog import ENGINES, base_native_path, exec_zip_path, image_path, native_cli_path
 from toolchain.package.oci import archive_image_id
 from toolchain.runtimes.actions import (
     ExecAction,
@@ -44,7 +44,7 @@ class ActionloopExec(GuestRuntime):
         return exec_zip_path(self.cfg.name, self.dist)
 
     def built_from(self) -> list[Path]:
-        return [native_cli_path(self.cfg.name, self.dist)]
+        return [base_native_path("native", self.dist), native_cli_path(self.cfg.name, self.dist)]
 
     def unavailable_reason(self):
         return None if self.artifact().is_file() else f"{self.artifact()} missing: run `invoke package`"
@@ -83,7 +83,8 @@ class Container(GuestRuntime):
         return image_path(self.cfg.name, self.dist, self.engine)
 
     def built_from(self) -> list[Path]:
-        return [native_cli_path(self.cfg.name, self.dist, ENGINES[self.engine].variant)]
+        variant = ENGINES[self.engine].variant
+        return [base_native_path(variant, self.dist), native_cli_path(self.cfg.name, self.dist, variant)]
 
     def unavailable_reason(self):
         if not self.artifact().is_file():

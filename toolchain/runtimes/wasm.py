@@ -15,11 +15,12 @@ from toolchain.core.catalog import (
     NATIVE_TARGET,
     AotTarget,
     aot_target,
+    base_optimized_wasm_path,
+    base_wasm_path,
     cwasm_path,
     optimized_wasm_path,
     preinit_cwasm_path,
     preinit_path,
-    wasm_path,
 )
 from toolchain.core.errors import StageError
 from toolchain.runtimes.guest_base import GuestRuntime
@@ -89,7 +90,8 @@ class WasmJit(GuestRuntime):
 
     def built_from(self) -> list[Path]:
         return [
-            wasm_path(self.cfg.name, self.variant, self.dist),
+            base_wasm_path(self.variant, self.dist),
+            base_optimized_wasm_path(self.variant, self.dist),
             optimized_wasm_path(self.cfg.name, self.variant, self.dist),
         ]
 
@@ -127,7 +129,8 @@ class CwasmArtifact(GuestRuntime):
         variant = self.aot_target_spec().variant
         snapshot = [preinit_path(self.cfg.name, variant, self.dist)] if self.preinitialised else []
         return [
-            wasm_path(self.cfg.name, variant, self.dist),
+            base_wasm_path(variant, self.dist),
+            base_optimized_wasm_path(variant, self.dist),
             optimized_wasm_path(self.cfg.name, variant, self.dist),
             *snapshot,
             self.artifact(),

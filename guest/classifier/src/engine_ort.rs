@@ -1,5 +1,5 @@
 //! ONNX Runtime as the inference engine of the `native-ort` build (cargo feature `ort-engine`): the
-//! same embedded model, preprocessing, protocols and contracts as the tract build, only `infer`'s
+//! same attached model, preprocessing, protocols and contracts as the tract build, only `infer`'s
 //! engine differs. ONNX Runtime is loaded at start-up from the shared library the `onnxruntime`
 //! wheel ships (copied next to the binary by the toolchain, or named by `ORT_DYLIB_PATH`).
 //!
@@ -8,7 +8,7 @@
 //! there is one per slot, created on first use.
 
 use crate::error::{GuestError, Result};
-use crate::meta;
+use crate::model;
 use ort::session::Session;
 use ort::value::TensorRef;
 use std::path::PathBuf;
@@ -52,10 +52,11 @@ fn environment() -> Result<&'static ort::environment::Environment> {
 
 fn new_session() -> Result<Session> {
     let env = environment()?;
+    let bytes = model::onnx_bytes()?;
     Session::builder(env)
         .and_then(|b| b.with_intra_threads(1).map_err(Into::into))
-        .and_then(|mut b| b.commit_from_memory(meta::MODEL.bytes()))
-        .map_err(|e| GuestError::model(format!("embedded model failed to load in ONNX Runtime: {e}")))
+        .and_then(|mut b| b.commit_from_memory(bytes))
+        .map_err(|e| GuestError::model(format!("the attached model failed to load in ONNX Runtime: {e}")))
 }
 
 fn slots() -> &'static [Mutex<Option<Session>>] {
@@ -86,7 +87,7 @@ pub fn run(tensor: &[f32]) -> Result<Vec<f32>> {
         *guard = Some(new_session()?);
     }
     let session = guard.as_mut().expect("set above");
-    let shape: Vec<i64> = meta::INPUT_SHAPE.iter().map(|&d| d as i64).collect();
+    let shape: Vec<i64> = model::facts()?.input.shape.iter().map(|&d| d as i64).collect();
     let input = TensorRef::from_array_view((shape, tensor))
         .map_err(|e| GuestError::model(format!("cannot build input tensor: {e}")))?;
     let outputs = session

@@ -1,8 +1,8 @@
-//! tract as the inference engine (cargo feature `tract-engine`, the default): the embedded ONNX model is
+//! tract as the inference engine (cargo feature `tract-engine`, the default): the attached ONNX model is
 //! parsed, typed and optimised once (at build time in the pre-initialised wasm guest), then run per request.
 
 use crate::error::{GuestError, Result};
-use crate::meta;
+use crate::model;
 use std::io::Cursor;
 use std::sync::{Arc, OnceLock};
 use tract_onnx::prelude::*;
@@ -12,19 +12,20 @@ type Plan = Arc<TypedRunnableModel>;
 static MODEL: OnceLock<std::result::Result<Plan, String>> = OnceLock::new();
 
 fn load_model() -> std::result::Result<Plan, String> {
-    let shape = meta::INPUT_SHAPE;
+    let facts = model::facts().map_err(|e| e.message)?;
+    let bytes = model::onnx_bytes().map_err(|e| e.message)?;
     let plan = onnx()
-        .model_for_read(&mut Cursor::new(meta::MODEL.bytes()))
-        .and_then(|m| m.with_input_fact(0, f32::fact(shape).into()))
+        .model_for_read(&mut Cursor::new(bytes))
+        .and_then(|m| m.with_input_fact(0, f32::fact(facts.input.shape).into()))
         .and_then(|m| m.into_optimized())
         .and_then(|m| m.into_runnable())
-        .map_err(|e| format!("embedded model failed to load: {e:#}"))?;
+        .map_err(|e| format!("the attached model failed to load: {e:#}"))?;
     let outs = plan
         .model()
         .output_outlets()
         .map_err(|e| format!("{e:#}"))?;
     if outs.is_empty() {
-        return Err("embedded model has no outputs".into());
+        return Err("the attached model has no outputs".into());
     }
     let fact = plan
         .model()
@@ -32,11 +33,11 @@ fn load_model() -> std::result::Result<Plan, String> {
         .map_err(|e| format!("{e:#}"))?;
     if let Some(s) = fact.shape.as_concrete() {
         let n: usize = s.iter().product();
-        if n != meta::OUTPUT_CLASSES {
+        if n != facts.output.classes {
             return Err(format!(
-                "embedded model's first output has shape {s:?} ({n} values) but the config says \
-                 {} classes; rebuild with a matching model/config",
-                meta::OUTPUT_CLASSES
+                "the attached model's first output has shape {s:?} ({n} values) but the config says \
+                 {} classes; attach a matching model and config",
+                facts.output.classes
             ));
         }
     }
@@ -58,7 +59,8 @@ pub fn warm_up() -> Result<()> {
 /// Run the model on an NHWC tensor of the config's shape; the raw first output.
 pub fn run(tensor: &[f32]) -> Result<Vec<f32>> {
     let plan = model()?;
-    let input = Tensor::from_shape(&meta::INPUT_SHAPE, tensor)
+    let facts = model::facts()?;
+    let input = Tensor::from_shape(&facts.input.shape, tensor)
         .map_err(|e| GuestError::model(format!("cannot build input tensor: {e:#}")))?;
     let outputs = plan
         .run(tvec!(input.into_tvalue()))

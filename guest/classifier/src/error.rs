@@ -10,7 +10,7 @@ pub enum ErrorKind {
     BadRequest,
     /// The image could not be decoded or is outside the configured limits.
     BadImage,
-    /// The embedded model failed to load or run (a build/toolchain problem, not the caller's).
+    /// The attached model is missing or bad, or failed to load or run (a build/toolchain problem, not the caller's).
     Model,
     /// Host-side plumbing (stdin, ABI buffer).
     Io,

@@ -1,7 +1,8 @@
 //! The image half of preprocessing: encoded bytes → RGB8 (with the config's limits checked from the
 //! header first) → central crop → bilinear resize → normalised NHWC f32 tensor.
 
-use crate::{meta, GuestError, Result};
+use crate::model::{self, Facts};
+use crate::{GuestError, Result};
 use std::io::Cursor;
 
 /// A decoded image: RGB8, row-major, `h * w * 3` bytes.
@@ -12,14 +13,14 @@ pub struct Rgb8 {
     pub data: Vec<u8>,
 }
 
-fn image_error(e: image::ImageError) -> GuestError {
+fn image_error(e: image::ImageError, facts: &Facts) -> GuestError {
     use image::ImageError as E;
     match e {
         E::Limits(l) => GuestError::bad_image(format!(
             "image exceeds the decoder's limits ({l}); send an image of at most {} pixels and {} \
              per side",
-            meta::MAX_PIXELS,
-            meta::MAX_SIDE
+            facts.limits.max_pixels,
+            facts.limits.max_side
         )),
         E::Unsupported(u) => GuestError::bad_image(format!(
             "unsupported image ({u}); send a JPEG, PNG, GIF or WebP"
@@ -35,6 +36,8 @@ fn image_error(e: image::ImageError) -> GuestError {
 /// expanded; EXIF orientation is ignored.
 pub fn decode_image(bytes: &[u8]) -> Result<Rgb8> {
     use image::{DynamicImage as D, ImageReader, Limits};
+    let facts = model::facts()?;
+    let (max_side, max_pixels) = (facts.limits.max_side, facts.limits.max_pixels);
     let reader = |limits: Limits| -> Result<ImageReader<Cursor<&[u8]>>> {
         let mut r = ImageReader::new(Cursor::new(bytes))
             .with_guessed_format()
@@ -49,10 +52,10 @@ pub fn decode_image(bytes: &[u8]) -> Result<Rgb8> {
         Ok(r)
     };
     let mut limits = Limits::default();
-    limits.max_image_width = Some(meta::MAX_SIDE);
-    limits.max_image_height = Some(meta::MAX_SIDE);
+    limits.max_image_width = Some(max_side);
+    limits.max_image_height = Some(max_side);
     // Worst case 8 bytes/pixel (RGBA16) for an image at the pixel limit.
-    limits.max_alloc = Some(meta::MAX_PIXELS.saturating_mul(8));
+    limits.max_alloc = Some(max_pixels.saturating_mul(8));
 
     let format = reader(Limits::no_limits())?.format();
     if format == Some(image::ImageFormat::Jpeg) && !jpeg_is_complete(bytes) {
@@ -63,22 +66,22 @@ pub fn decode_image(bytes: &[u8]) -> Result<Rgb8> {
     // Header only: no pixel buffer is allocated here.
     let (w, h) = reader(Limits::no_limits())?
         .into_dimensions()
-        .map_err(image_error)?;
+        .map_err(|e| image_error(e, facts))?;
     if w == 0 || h == 0 {
         return Err(GuestError::bad_image(format!(
             "image is {w}x{h}; it has no pixels"
         )));
     }
-    if w > meta::MAX_SIDE || h > meta::MAX_SIDE || (w as u64) * (h as u64) > meta::MAX_PIXELS {
+    if w > max_side || h > max_side || (w as u64) * (h as u64) > max_pixels {
         return Err(GuestError::bad_image(format!(
             "image is {w}x{h} ({} pixels); the limit is {} pixels and {} per side; downscale it \
              first",
             (w as u64) * (h as u64),
-            meta::MAX_PIXELS,
-            meta::MAX_SIDE
+            max_pixels,
+            max_side
         )));
     }
-    let img = reader(limits)?.decode().map_err(image_error)?;
+    let img = reader(limits)?.decode().map_err(|e| image_error(e, facts))?;
     let (width, height) = (img.width() as usize, img.height() as usize);
     let n = width * height;
     let mut data = Vec::with_capacity(n * 3);
@@ -181,10 +184,11 @@ pub fn crop_axis(n: usize, fraction: f64) -> (usize, usize) {
 /// Central crop, bilinear resize (half-pixel centres, no antialiasing) and normalisation to
 /// the model's NHWC f32 input. Every step is specified exactly so a numpy reference can
 /// reproduce it bit for bit.
-pub fn preprocess(img: &Rgb8) -> Vec<f32> {
-    let [_, oh, ow, _] = meta::INPUT_SHAPE;
-    let (off_h, crop_h) = crop_axis(img.height, meta::CENTRAL_CROP);
-    let (off_w, crop_w) = crop_axis(img.width, meta::CENTRAL_CROP);
+pub fn preprocess(img: &Rgb8, facts: &Facts) -> Vec<f32> {
+    let [_, oh, ow, _] = facts.input.shape;
+    let p = &facts.preprocess;
+    let (off_h, crop_h) = crop_axis(img.height, p.central_crop);
+    let (off_w, crop_w) = crop_axis(img.width, p.central_crop);
     let ys = taps(oh, crop_h);
     let xs = taps(ow, crop_w);
     let stride = img.width * 3;
@@ -200,7 +204,7 @@ pub fn preprocess(img: &Rgb8) -> Vec<f32> {
                 let top = p00 * (1.0 - fx) + p01 * fx;
                 let bot = p10 * (1.0 - fx) + p11 * fx;
                 let v = top * (1.0 - fy) + bot * fy;
-                out.push((v - meta::MEAN[c]) / meta::STD[c]);
+                out.push((v - p.mean[c]) / p.std[c]);
             }
         }
     }

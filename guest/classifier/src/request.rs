@@ -2,7 +2,7 @@
 //! images). Split from inference so the fuzz target (guest/fuzz) covers all of it.
 
 use crate::image_input::{decode_image, preprocess, Rgb8};
-use crate::{b64_len, input_len, meta, GuestError, Options, Result};
+use crate::{b64_len, model, GuestError, Options, Result};
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
 use base64::Engine as _;
@@ -90,7 +90,8 @@ fn tensor_from_request(t: &Value) -> Result<Vec<f32>> {
         .ok_or_else(|| {
             GuestError::bad_request("\"tensor.shape\" must hold non-negative integers")
         })?;
-    let want: Vec<u64> = meta::INPUT_SHAPE.iter().map(|&d| d as u64).collect();
+    let facts = model::facts()?;
+    let want: Vec<u64> = facts.input.shape.iter().map(|&d| d as u64).collect();
     if shape != want {
         return Err(GuestError::bad_request(format!(
             "\"tensor.shape\" is {shape:?}; the model needs {want:?} (NHWC)"
@@ -100,7 +101,7 @@ fn tensor_from_request(t: &Value) -> Result<Vec<f32>> {
         .get("f32le_b64")
         .and_then(Value::as_str)
         .ok_or_else(|| GuestError::bad_request("\"tensor.f32le_b64\" must be a base64 string"))?;
-    let need = input_len() * 4;
+    let need = facts.input_len() * 4;
     let bytes = decode_b64("\"tensor.f32le_b64\"", b64, need)?;
     if bytes.len() != need {
         return Err(GuestError::bad_request(format!(
@@ -170,12 +171,13 @@ pub fn prepare_value(req: &Value, opts: Options) -> Result<Prepared> {
                         "\"image\" must be a string: the base64 of a JPEG/PNG/GIF/WebP file",
                     )
                 })?;
-                let bytes = decode_b64("\"image\"", strip_data_uri(s)?, meta::MAX_IMAGE_BYTES)?;
+                let facts = model::facts()?;
+                let bytes = decode_b64("\"image\"", strip_data_uri(s)?, facts.limits.max_image_bytes)?;
                 if bytes.is_empty() {
                     return Err(GuestError::bad_request("\"image\" is empty"));
                 }
                 let rgb = decode_image(&bytes)?;
-                (preprocess(&rgb), Some(rgb))
+                (preprocess(&rgb, facts), Some(rgb))
             }
             (None, Some(t)) => (tensor_from_request(t)?, None),
         };

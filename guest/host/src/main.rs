@@ -8,8 +8,11 @@
 //!   wasm-host bench MODULE N [OPTIONS] < request.json
 //!       load once, then N fresh instances each classifying the request; prints JSON timings
 //!
-//!   wasm-host preinit MODULE.wasm OUT.wasm
-//!       build time: run the guest's `wizer-initialize` export (Wizer) and write the initialised snapshot
+//!   wasm-host attach MODULE.wasm PAYLOAD OUT.wasm
+//!       build time: run the guest's `attach-model` export (Wizer) with the model payload on stdin and
+//!       write the snapshot: the guest with its model in linear memory
+//!   wasm-host preinit MODULE.wasm PAYLOAD OUT.wasm
+//!       the same with `wizer-initialize`, which also parses and optimises the model (pre-initialised)
 //!
 //! OPTIONS: --simd  --cpu-flag FLAG (repeatable; Cranelift flags of the .cwasm's baseline)
 //!          --memory-mb N (default 512)  --timeout-s N (default 60)  --phases (timings on stderr)
@@ -53,7 +56,7 @@ struct Outcome {
 fn usage() -> ! {
     eprintln!("usage: wasm-host run MODULE [--simd] [--cpu-flag F]... [--memory-mb N] [--timeout-s N] [--phases] [-- ARGS...] < request");
     eprintln!("       wasm-host bench MODULE N [same options] < request");
-    eprintln!("       wasm-host preinit MODULE.wasm OUT.wasm");
+    eprintln!("       wasm-host attach|preinit MODULE.wasm PAYLOAD OUT.wasm");
     std::process::exit(2);
 }
 
@@ -189,21 +192,24 @@ fn read_stdin() -> Vec<u8> {
 
 /// Everything the guest can observe while it initialises is fixed, so the snapshot is a function of the
 /// module alone: WASI randomness comes from a constant seed (std seeds its hash maps from `random_get`
-/// while tract builds the model) and relaxed SIMD is deterministic. No preopens, no environment.
-fn preinit(input: &str, output: &str) -> wasmtime::Result<()> {
+/// while tract builds the model) and relaxed SIMD is deterministic. No preopens, no environment; stdin is
+/// the model payload.
+fn snapshot(init_func: &str, input: &str, payload: &str, output: &str) -> wasmtime::Result<()> {
     use rand::SeedableRng;
     let wasm = std::fs::read(input).map_err(|e| wasmtime::format_err!("cannot read {input}: {e}"))?;
+    let payload = std::fs::read(payload).map_err(|e| wasmtime::format_err!("cannot read {payload}: {e}"))?;
     let mut cfg = Config::new();
     cfg.wasm_simd(true).wasm_relaxed_simd(true).relaxed_simd_deterministic(true);
     let engine = Engine::new(&cfg)?;
     let wasi = WasiCtxBuilder::new()
+        .stdin(MemoryInputPipe::new(payload))
         .inherit_stderr()
         .secure_random(rand::rngs::StdRng::seed_from_u64(0))
         .insecure_random(rand::rngs::StdRng::seed_from_u64(1))
         .insecure_random_seed(2)
         .build_p1();
     let mut store = Store::new(&engine, wasi);
-    let snapshot = wasmtime_wasi::runtime::in_tokio(Wizer::new().run(
+    let snapshot = wasmtime_wasi::runtime::in_tokio(Wizer::new().init_func(init_func).run(
         &mut store,
         &wasm,
         async |store: &mut Store<WasiP1Ctx>, module: &Module| {
@@ -228,10 +234,11 @@ fn main() {
     let bench = match cmd.as_str() {
         "run" => false,
         "bench" => true,
-        "preinit" => match rest {
-            [input, output] => {
-                if let Err(e) = preinit(input, output) {
-                    eprintln!("wasm-host preinit: {e:#}");
+        "attach" | "preinit" => match rest {
+            [input, payload, output] => {
+                let init_func = if cmd == "attach" { "attach-model" } else { "wizer-initialize" };
+                if let Err(e) = snapshot(init_func, input, payload, output) {
+                    eprintln!("wasm-host {cmd}: {e:#}");
                     std::process::exit(1);
                 }
                 return;

@@ -35,7 +35,7 @@ fn fail(e: GuestError) -> ! {
 }
 
 fn read_stdin() -> Result<Vec<u8>, GuestError> {
-    let cap = max_request_bytes();
+    let cap = max_request_bytes()?;
     let mut buf = Vec::new();
     std::io::stdin()
         .lock()
@@ -95,7 +95,10 @@ fn main() {
         }
     }
     if show_info {
-        emit(&info().to_string());
+        match info() {
+            Ok(v) => emit(&v.to_string()),
+            Err(e) => fail(e),
+        }
         return;
     }
     let request = match read_stdin() {
