@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 def hosted(built, dist):
     from toolchain.build.cargo import nightly_problem
 
-    if nightly_problem():  # an environment without rustc >= 1.97: `invoke build` skipped the host too
+    if nightly_problem():  # an environment without rustc >= 1.97: `invoke build` stops there with a hint
         pytest.skip(nightly_problem())
     from toolchain.build.golden import load_goldens
     from toolchain.core.catalog import aot_target, cwasm_path, host_path, preinit_cwasm_path

@@ -104,6 +104,14 @@ def test_a_native_base_without_a_model_says_so(second, dist):
     assert "carries no model" in answer["error"]
 
 
+def test_a_guest_that_carries_a_model_ignores_classifier_payload(second, dist, tmp_path):
+    """CLASSIFIER_PAYLOAD is for executables without a model: a stray setting cannot swap an action's model."""
+    other = tmp_path / "other.payload"
+    other.write_bytes(b"not a payload")
+    proc = run_native(native_cli_path(second["cfg"].name, dist), "--info", env={"CLASSIFIER_PAYLOAD": str(other)})
+    assert proc.returncode == 0 and json.loads(proc.stdout)["model"] == second["cfg"].name
+
+
 def corrupt_payloads(cfg, onnx: bytes) -> dict[str, bytes]:
     good = encode_payload(payload_header(cfg, len(onnx)), onnx)
     return {

@@ -44,7 +44,7 @@ def _jobs(cfg: ModelConfig, dist: DistLayout) -> list[tuple[AotTarget, Path, Pat
     for target in aot_targets():
         src = optimized_wasm_path(cfg.name, target.variant, dist)
         if not src.is_file():
-            raise StageError(f"{src} missing", hint=f"run `invoke optimize --model {cfg.name}` first")
+            raise StageError(f"{src} missing", hint=f"run `invoke attach --model {cfg.name}` first")
         jobs.append((target, src, cwasm_path(cfg.name, target, dist), f"aot-{target.name}"))
         pre = preinit_path(cfg.name, target.variant, dist)
         if target.variant in PREINIT_VARIANTS and pre.is_file():

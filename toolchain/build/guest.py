@@ -127,6 +127,19 @@ def cargo_build(variant: Variant, binary: str = "classify") -> Path:
     return Path(env["CARGO_TARGET_DIR"]) / variant.target / "release" / f"{binary}{suffix}"
 
 
+def build_settings(variant: Variant) -> dict:
+    """Everything besides the sources that decides a base's bytes: the command, the compiler, and the environment
+    cargo_env sets or the caller's shell passes on to cargo (flags, profile overrides, SOURCE_DATE_EPOCH)."""
+    env = cargo_env(variant)
+    passed = {
+        k: v
+        for k, v in env.items()
+        if k.startswith(("CARGO_", "RUSTC", "RUSTFLAGS", "SOURCE_DATE_EPOCH"))
+        and not k.startswith(("CARGO_TARGET_DIR", "CARGO_TERM_", "CARGO_HOME"))  # where and how, not what
+    }
+    return {"variant": repr(variant), "cargo": cargo_command(variant), "rustc": rustc_version(), "env": passed}
+
+
 def guest_sources() -> list[Path]:
     """Every file a guest base is built from (the workspace manifests, the classifier and the shims): the base
     is rebuilt when one of them changes, and only then (no cargo run at all otherwise)."""
@@ -146,9 +159,7 @@ def build_guest(dist: DistLayout, variants: list[str] | None = None) -> list[Pat
         job = Incremental(
             "guest",
             dist.stamp(f"guest-{variant.name}", "base"),
-            digest_inputs(
-                sources, {"variant": repr(variant), "cargo": cargo_command(variant), "rustc": rustc_version()}
-            ),
+            digest_inputs(sources, build_settings(variant)),
             (final,),
         )
         if not job.up_to_date():

@@ -21,7 +21,6 @@ from toolchain.core.catalog import HOST_AOT_TARGET, NATIVE_TARGET, DistLayout, a
 from toolchain.core.config import CACHE_DIR
 from toolchain.core.errors import StageError
 from toolchain.core.fsutil import Incremental, digest_inputs
-from toolchain.core.versions import HOST_TOOLCHAIN
 
 
 def build_wasm_host(dist: DistLayout) -> Path:
@@ -33,9 +32,8 @@ def build_wasm_host(dist: DistLayout) -> Path:
         )
     final = host_path(dist)
     sources = [HOST_DIR / "Cargo.toml", HOST_DIR / "Cargo.lock", *sorted((HOST_DIR / "src").rglob("*.rs"))]
-    job = Incremental(
-        "host", dist.stamp("host", "base"), digest_inputs(sources, {"toolchain": HOST_TOOLCHAIN}), (final,)
-    )
+    rustc = subprocess.run(nightly_command("rustc", "--version"), capture_output=True, text=True).stdout.strip()
+    job = Incremental("host", dist.stamp("host", "base"), digest_inputs(sources, {"rustc": rustc}), (final,))
     if job.up_to_date():
         return final
     env = reproducible_cargo_env()

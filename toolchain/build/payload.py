@@ -24,7 +24,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from toolchain.build.guest import install_onnxruntime_library
+from toolchain.build.guest import install_onnxruntime_library, onnxruntime_wheel_library
 from toolchain.core import log
 from toolchain.core.artifact import Artifact
 from toolchain.core.catalog import (
@@ -35,6 +35,7 @@ from toolchain.core.catalog import (
     base_optimized_wasm_path,
     host_path,
     native_cli_path,
+    onnxruntime_library_path,
     optimized_wasm_path,
     payload_path,
     shipped_variants,
@@ -104,11 +105,16 @@ def attach_native(base: Path, payload: Path, dst: Path) -> Path:
     return dst
 
 
-def run_wizer(dist: DistLayout, mode: str, module: Path, payload: Path, dst: Path) -> Path:
-    """`wasm-host attach|preinit MODULE PAYLOAD OUT`: Wizer with the payload on the guest's stdin."""
+def require_host(dist: DistLayout) -> Path:
     host = host_path(dist)
     if not host.is_file():
         raise StageError(f"{host} missing", hint="run `invoke host` first (Wizer runs inside the wasm host)")
+    return host
+
+
+def run_wizer(dist: DistLayout, mode: str, module: Path, payload: Path, dst: Path) -> Path:
+    """`wasm-host attach|preinit MODULE PAYLOAD OUT`: Wizer with the payload on the guest's stdin."""
+    host = require_host(dist)
     with atomic_path(dst) as tmp:
         proc = subprocess.run(
             [str(host), mode, str(module), str(payload), str(tmp)], capture_output=True, text=True, timeout=1800
@@ -124,21 +130,24 @@ def attach_guests(cfg: ModelConfig, dist: DistLayout, variants: list[str] | None
     chosen = [VARIANTS[v] for v in variants] if variants else shipped_variants()
     outputs = []
     for variant in chosen:
+        uses_ort = "ort-engine" in variant.cargo_features
         if variant.is_wasm:
             base, dst = base_optimized_wasm_path(variant.name, dist), optimized_wasm_path(cfg.name, variant.name, dist)
             hint = "run `invoke optimize` first"
-            extra = [host_path(dist)]
+            extra_inputs, extra_outputs = [require_host(dist)], []
         else:
             base, dst = base_native_path(variant.name, dist), native_cli_path(cfg.name, dist, variant.name)
             hint = "run `invoke guest` first"
-            extra = []
+            # the ONNX Runtime library lies next to the guest that loads it: a new wheel replaces it
+            extra_inputs = [onnxruntime_wheel_library()] if uses_ort else []
+            extra_outputs = [onnxruntime_library_path(cfg.name, dist)] if uses_ort else []
         if not base.is_file():
             raise StageError(f"{base} missing", hint=hint)
         job = Incremental(
             "attach",
             dist.stamp(f"attach-{variant.name}", cfg.name),
-            digest_inputs([base, payload, *extra], {"format": FORMAT_VERSION}),
-            (dst,),
+            digest_inputs([base, payload, *extra_inputs], {"format": FORMAT_VERSION}),
+            (dst, *extra_outputs),
         )
         if not job.up_to_date():
             started = time.perf_counter()
@@ -147,7 +156,7 @@ def attach_guests(cfg: ModelConfig, dist: DistLayout, variants: list[str] | None
                     run_wizer(dist, "attach", base, payload, dst)
             else:
                 attach_native(base, payload, dst)
-                if "ort-engine" in variant.cargo_features:
+                if uses_ort:
                     install_onnxruntime_library(cfg.name, dist)
             job.record(dist.root, started)
             log.info(

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from toolchain.build.payload import run_wizer, write_payload
+from toolchain.build.payload import require_host, run_wizer, write_payload
 from toolchain.core import log
 from toolchain.core.artifact import Artifact
 from toolchain.core.catalog import (
@@ -23,7 +23,6 @@ from toolchain.core.catalog import (
     WASM_TARGET,
     DistLayout,
     base_optimized_wasm_path,
-    host_path,
     payload_path,
     preinit_path,
 )
@@ -44,7 +43,7 @@ def preinitialize_guest(cfg: ModelConfig, variant: str, dist: DistLayout, force:
         raise StageError(f"{src} missing", hint="run `invoke optimize` first")
     payload = write_payload(cfg, dist)
     dst = preinit_path(cfg.name, variant, dist)
-    host = host_path(dist)
+    host = require_host(dist)
     inputs = digest_inputs([src, payload, host], {"init": INIT_FUNC})
     job = Incremental("preinit", dist.stamp(f"preinit-{variant}", cfg.name), inputs, (dst,))
     if job.up_to_date(force):

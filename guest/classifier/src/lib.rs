@@ -131,9 +131,13 @@ pub const ENGINE: &str = if cfg!(feature = "ort-engine") {
 #[cfg(target_arch = "wasm32")]
 #[export_name = "wizer-initialize"]
 pub extern "C" fn wizer_initialize() {
-    model::preinitialise(|| {
-        let _ = warm_up(); // an error stays in the engine and is reported by the first request
-    });
+    // SAFETY: the engine parses the model from `onnx_bytes` inside `warm_up` and keeps no reference to them
+    // (tract copies the weights into its plan); nothing else reads them.
+    unsafe {
+        model::preinitialise(|| {
+            let _ = warm_up(); // an error stays in the engine and is reported by the first request
+        });
+    }
 }
 
 /// Run the model on an NHWC tensor of the config's shape; returns the probability vector.

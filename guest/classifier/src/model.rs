@@ -6,8 +6,9 @@
 //!
 //! Where it lies:
 //! - native: appended to the executable, followed by a 16-byte trailer `u64 payload length` | `MIBMTAIL`;
-//!   `CLASSIFIER_PAYLOAD=<file>` names a payload file instead (a base binary during development, the fuzz
-//!   targets).
+//!   an executable without one (a base build during development, the fuzz targets) reads the payload file
+//!   named by `CLASSIFIER_PAYLOAD`. A guest that carries a model ignores the variable, so a stray setting
+//!   cannot swap its model.
 //! - wasm: in linear memory. The toolchain runs the module's `attach-model` export under Wizer with the
 //!   payload on stdin and snapshots the result, so the attached module starts with the payload in place;
 //!   the pre-initialised module runs `wizer-initialize` instead, which also parses and optimises the model
@@ -91,7 +92,8 @@ impl Facts {
         if s[0] != 1 || s[3] != 3 || s[1] == 0 || s[2] == 0 {
             return Err(format!("input shape must be [1, H, W, 3] with H, W > 0; got {s:?}"));
         }
-        if s[1] > 1 << 14 || s[2] > 1 << 14 {
+        // 4096² x 3 f32s is 200 MB: beyond that the input tensor alone would not fit a wasm32 guest.
+        if s[1] > 1 << 12 || s[2] > 1 << 12 {
             return Err(format!("input shape {s:?} is implausibly large"));
         }
         if self.output.classes == 0 || self.output.classes > 1 << 20 {
@@ -184,9 +186,12 @@ pub fn read_payload(mut input: impl std::io::Read) -> std::result::Result<Vec<u8
     let total = head
         .len()
         .checked_add(size.model_bytes)
-        .filter(|&n| n <= 1 << 31)
-        .ok_or("model payload header names an implausible model size")?;
-    let mut payload = Vec::with_capacity(total);
+        .filter(|&n| n <= 1 << 30)
+        .ok_or("model payload header names an implausible model size (over 1 GiB)")?;
+    let mut payload = Vec::new();
+    payload
+        .try_reserve_exact(total)
+        .map_err(|_| format!("cannot allocate {total} bytes for the model payload"))?;
     payload.extend_from_slice(&head);
     drop(head);
     (&mut input).take(size.model_bytes as u64).read_to_end(&mut payload).map_err(io)?;
@@ -208,7 +213,7 @@ struct Attached {
 }
 
 // SAFETY: `model` points into a leaked allocation only read after being published through the `OnceLock`,
-// and only written by `wipe_model_bytes`, whose caller guarantees no reader remains.
+// and only written by `preinitialise`, whose caller guarantees no reader remains.
 unsafe impl Send for Attached {}
 unsafe impl Sync for Attached {}
 
@@ -223,36 +228,40 @@ fn attach(payload: Vec<u8>) -> std::result::Result<Attached, String> {
 
 #[cfg(not(target_arch = "wasm32"))]
 fn find_payload() -> std::result::Result<Attached, String> {
-    if let Some(path) = std::env::var_os("CLASSIFIER_PAYLOAD") {
-        let bytes = std::fs::read(&path)
-            .map_err(|e| format!("cannot read CLASSIFIER_PAYLOAD={}: {e}", path.to_string_lossy()))?;
-        return attach(bytes).map_err(|e| format!("{}: {e}", path.to_string_lossy()));
-    }
     let exe = std::env::current_exe().map_err(|e| format!("cannot find this executable: {e}"))?;
-    let payload = read_trailer_payload(&exe).map_err(|e| format!("{}: {e}", exe.display()))?;
-    attach(payload).map_err(|e| format!("{}: {e}", exe.display()))
+    match read_trailer_payload(&exe) {
+        Ok(Some(payload)) => attach(payload).map_err(|e| format!("{}: {e}", exe.display())),
+        Err(e) => Err(format!("{}: {e}", exe.display())),
+        Ok(None) => match std::env::var_os("CLASSIFIER_PAYLOAD") {
+            Some(path) => {
+                let bytes = std::fs::read(&path)
+                    .map_err(|e| format!("cannot read CLASSIFIER_PAYLOAD={}: {e}", path.to_string_lossy()))?;
+                attach(bytes).map_err(|e| format!("{}: {e}", path.to_string_lossy()))
+            }
+            None => Err(format!(
+                "{}: this executable carries no model (a guest base build); attach one with `invoke build`, \
+                 or name a payload file with CLASSIFIER_PAYLOAD",
+                exe.display()
+            )),
+        },
+    }
 }
 
-/// The payload appended to a native executable.
+/// The payload appended to a native executable (`None`: it carries none).
 #[cfg(not(target_arch = "wasm32"))]
-fn read_trailer_payload(exe: &std::path::Path) -> std::result::Result<Vec<u8>, String> {
+fn read_trailer_payload(exe: &std::path::Path) -> std::result::Result<Option<Vec<u8>>, String> {
     use std::io::{Read, Seek, SeekFrom};
     let mut f = std::fs::File::open(exe).map_err(|e| format!("cannot open: {e}"))?;
     let len = f.metadata().map_err(|e| format!("cannot stat: {e}"))?.len();
     let mut trailer = [0u8; 16];
-    let none = || {
-        "this executable carries no model (a guest base build); attach one with `invoke build`, or name a \
-         payload file with CLASSIFIER_PAYLOAD"
-            .to_string()
-    };
     if len < 16 {
-        return Err(none());
+        return Ok(None);
     }
     f.seek(SeekFrom::Start(len - 16))
         .and_then(|_| f.read_exact(&mut trailer))
         .map_err(|e| format!("cannot read the model trailer: {e}"))?;
     if &trailer[8..] != TRAILER_MAGIC {
-        return Err(none());
+        return Ok(None);
     }
     let payload_len = u64::from_le_bytes(trailer[..8].try_into().expect("8 bytes"));
     if payload_len > len - 16 {
@@ -262,7 +271,7 @@ fn read_trailer_payload(exe: &std::path::Path) -> std::result::Result<Vec<u8>, S
     f.seek(SeekFrom::Start(len - 16 - payload_len))
         .and_then(|_| f.read_exact(&mut payload))
         .map_err(|e| format!("cannot read the attached model: {e}"))?;
-    Ok(payload)
+    Ok(Some(payload))
 }
 
 #[cfg(target_arch = "wasm32")]
@@ -313,13 +322,15 @@ pub extern "C" fn attach_model() {
 
 /// Wizer's hook for the pre-initialised module: attach, run `load` (parse and optimise the model into the
 /// engine), then wipe the ONNX bytes so the snapshot holds the loaded model without the file it came from.
+///
+/// # Safety
+/// No slice from `onnx_bytes` may outlive `load`, and none may be taken afterwards expecting the model.
 #[cfg(target_arch = "wasm32")]
-pub fn preinitialise(load: impl FnOnce()) {
+pub unsafe fn preinitialise(load: impl FnOnce()) {
     attach_from_stdin();
     load();
     if let Some(Ok(a)) = ATTACHED.get() {
-        // SAFETY: `load` has parsed the model into the engine's `OnceLock` (successfully or not: both are
-        // final), which was the bytes' only reader; no reference to them outlives it.
+        // SAFETY: per the contract above, the bytes have no reader left.
         unsafe { std::ptr::write_bytes(a.model, 0, a.model_len) };
     }
 }
@@ -355,6 +366,9 @@ mod tests {
         let mut longer = p.clone();
         longer.push(0);
         assert!(read_payload(&longer[..]).unwrap_err().contains("longer"));
+        // A header that claims a huge model is refused before anything is allocated (wasm32 would abort).
+        let huge = payload(&HEADER.replace("\"model_bytes\":3", "\"model_bytes\":4000000000"), b"abc");
+        assert!(read_payload(&huge[..]).unwrap_err().contains("implausible"));
     }
 
     #[test]

@@ -191,7 +191,7 @@ fn read_stdin() -> Vec<u8> {
 }
 
 /// Everything the guest can observe while it initialises is fixed, so the snapshot is a function of the
-/// module alone: WASI randomness comes from a constant seed (std seeds its hash maps from `random_get`
+/// module and the payload alone: WASI randomness comes from a constant seed (std seeds its hash maps from `random_get`
 /// while tract builds the model) and relaxed SIMD is deterministic. No preopens, no environment; stdin is
 /// the model payload.
 fn snapshot(init_func: &str, input: &str, payload: &str, output: &str) -> wasmtime::Result<()> {
