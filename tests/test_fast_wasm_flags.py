@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 
 from toolchain.build.optimize import BASE_FEATURES, wasm_opt_flags
 from toolchain.core.catalog import NATIVE_TARGET, VARIANTS, aot_targets
 from toolchain.core.config import REPO_ROOT
+from toolchain.core.versions import WASMTIME_ENGINE_KEYS, WASMTIME_ENGINE_SETTINGS, apply_wasmtime_engine_settings
 
 WASM_VARIANTS = [name for name, v in VARIANTS.items() if v.is_wasm]
 
@@ -96,3 +100,33 @@ def test_a_declared_cpu_baseline_reaches_the_worker_with_the_catalogs_triple():
 def test_the_no_simd_build_spends_its_size_on_the_kernels_only():
     nosimd = VARIANTS["wasm-nosimd"]
     assert nosimd.opt_level == "z" and dict(nosimd.crate_opt_levels) == {"tract-linalg": "3", "tract-core": "s"}
+
+
+def test_every_reader_of_the_engine_settings_knows_exactly_the_files_keys():
+    # The Rust host compiles the file in (serde, deny_unknown_fields), the worker and the Python runtimes read it:
+    # a key added to one reader or to the file alone fails here, before a five-minute host build would.
+    keys = set(json.loads(WASMTIME_ENGINE_SETTINGS.read_text())) - {"why"}
+    assert keys == set(WASMTIME_ENGINE_KEYS)
+    host = (REPO_ROOT / "guest" / "host" / "src" / "main.rs").read_text()
+    rust_struct = re.search(r"struct EngineSettings \{(.*?)\n\}", host, re.S)
+    assert rust_struct, "guest/host/src/main.rs has no EngineSettings struct"
+    rust_fields = set(re.findall(r"^\s+(\w+):", rust_struct.group(1), re.M)) - {"why"}
+    assert rust_fields == keys
+    assert 'include_str!("../../../toolchain/core/wasmtime_engine.json")' in host
+    worker = (REPO_ROOT / "toolchain" / "hosts" / "wasmtime_worker.py").read_text()
+    assert all(f'"{k}"' in worker for k in keys)
+
+
+def test_the_python_engine_takes_the_shared_settings_and_refuses_unknown_ones(tmp_path):
+    wasmtime = pytest.importorskip("wasmtime")
+    config = wasmtime.Config()
+    apply_wasmtime_engine_settings(config, simd=True)
+    wasmtime.Engine(config)  # a consistent configuration (relaxed SIMD only with SIMD)
+    stray = json.loads(WASMTIME_ENGINE_SETTINGS.read_text()) | {"cranelift_nan_canonicalization": True}
+    (tmp_path / "engine.json").write_text(json.dumps(stray))
+    with pytest.raises(ValueError, match="expected"):
+        apply_wasmtime_engine_settings(wasmtime.Config(), simd=True, settings_file=tmp_path / "engine.json")
+    other_gc = json.loads(WASMTIME_ENGINE_SETTINGS.read_text()) | {"collector": "null"}
+    (tmp_path / "engine.json").write_text(json.dumps(other_gc))
+    with pytest.raises(ValueError, match="collector"):
+        apply_wasmtime_engine_settings(wasmtime.Config(), simd=True, settings_file=tmp_path / "engine.json")

@@ -32,6 +32,7 @@ from toolchain.core.fsutil import (
     atomic_path,
     digest_inputs,
 )
+from toolchain.core.versions import WASMTIME_ENGINE_SETTINGS
 
 WORKER = REPO_ROOT / "toolchain" / "hosts" / "wasmtime_worker.py"
 
@@ -56,7 +57,9 @@ def precompile_cwasm(cfg: ModelConfig, dist: DistLayout) -> list[Path]:
     outs = []
     for target, src, dst, stamp_name in _jobs(cfg, dist):
         python = runtime_python(target.name)
-        inputs = digest_inputs([src, WORKER], {"target": target.name, "args": target.worker_args()})
+        inputs = digest_inputs(
+            [src, WORKER, WASMTIME_ENGINE_SETTINGS], {"target": target.name, "args": target.worker_args()}
+        )
         job = Incremental("aot", dist.stamp(stamp_name, cfg.name), inputs, (dst,))
         if job.up_to_date():
             outs.append(dst)

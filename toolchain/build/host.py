@@ -21,6 +21,7 @@ from toolchain.core.catalog import HOST_AOT_TARGET, NATIVE_TARGET, DistLayout, a
 from toolchain.core.config import CACHE_DIR
 from toolchain.core.errors import StageError
 from toolchain.core.fsutil import Incremental, digest_inputs
+from toolchain.core.versions import WASMTIME_ENGINE_SETTINGS
 
 
 def build_wasm_host(dist: DistLayout) -> Path:
@@ -31,7 +32,12 @@ def build_wasm_host(dist: DistLayout) -> Path:
             hint="install a nightly with rustup: Wizer inside the host attaches the model to the wasm guests",
         )
     final = host_path(dist)
-    sources = [HOST_DIR / "Cargo.toml", HOST_DIR / "Cargo.lock", *sorted((HOST_DIR / "src").rglob("*.rs"))]
+    sources = [
+        HOST_DIR / "Cargo.toml",
+        HOST_DIR / "Cargo.lock",
+        *sorted((HOST_DIR / "src").rglob("*.rs")),
+        WASMTIME_ENGINE_SETTINGS,  # compiled in (include_str!)
+    ]
     rustc = subprocess.run(nightly_command("rustc", "--version"), capture_output=True, text=True).stdout.strip()
     job = Incremental("host", dist.stamp("host", "base"), digest_inputs(sources, {"rustc": rustc}), (final,))
     if job.up_to_date():
@@ -63,12 +69,11 @@ def build_wasm_host(dist: DistLayout) -> Path:
 
 
 def host_command(dist: DistLayout, mode: str, module: Path, *args: str, baseline: bool = True) -> list[str]:
-    """`wasm-host MODE MODULE ARGS... --simd [--cpu-flag ...]`: the engine settings the wasmtime-50 AOT
-    target compiled with (a .wasm compiled here for this CPU passes ``baseline=False``)."""
-
+    """`wasm-host MODE MODULE ARGS... --simd [--target T --cpu-flag ...]`: the arguments the wasmtime-50 AOT
+    target compiled with (a .wasm compiled here for this CPU passes ``baseline=False``: SIMD only)."""
     target = aot_target(HOST_AOT_TARGET)
-    flags = [a for f in target.cpu_flags for a in ("--cpu-flag", f)] if baseline else []
-    return [str(host_path(dist)), mode, str(module), *args, "--simd", *flags]
+    engine_args = target.worker_args() if baseline else ["--simd"]
+    return [str(host_path(dist)), mode, str(module), *args, *engine_args]
 
 
 def artifacts(model: str, dist: DistLayout) -> list[Artifact]:

@@ -1,6 +1,9 @@
 """Pinned versions that are not Python dependencies of the toolchain itself (those live in
 requirements.lock). One place, read by every stage and recorded in the manifest."""
 
+import json
+from pathlib import Path
+
 ONNX_OPSET = 13
 
 # Runtimes the AOT stage compiles for; each .cwasm is made and checked in a venv with exactly that version.
@@ -10,6 +13,31 @@ WASMTIME_TARGETS: dict[str, dict[str, str | bool]] = {
     "wasmtime-50": {"pip": "wasmtime==50.0.1", "simd": True},
     "wasmtime-0.23": {"pip": "wasmtime==0.23.0", "simd": False},
 }
+
+# The engine settings every .cwasm records (epoch interruption, relaxed SIMD, the GC collector): a JSON file
+# because the Rust wasm host compiles it in and the wasmtime worker, which imports nothing of the toolchain,
+# reads it too. What the Python package's engine can set is applied by ``apply_wasmtime_engine_settings``.
+WASMTIME_ENGINE_SETTINGS = Path(__file__).with_name("wasmtime_engine.json")
+# wasmtime-py has no collector setting: the C API's default (deferred reference counting) is what it compiles
+# with, so the file must name that one (the Rust host sets it explicitly).
+_C_API_COLLECTOR = "deferred-reference-counting"
+
+
+WASMTIME_ENGINE_KEYS = ("epoch_interruption", "relaxed_simd_with_simd", "collector")
+
+
+def apply_wasmtime_engine_settings(config, simd: bool, settings_file: Path = WASMTIME_ENGINE_SETTINGS) -> None:
+    """Set the shared engine settings on a ``wasmtime.Config`` (the Python package, version 50)."""
+    settings = json.loads(settings_file.read_text())
+    settings.pop("why", None)
+    if set(settings) != set(WASMTIME_ENGINE_KEYS):
+        raise ValueError(f"{settings_file}: keys {sorted(settings)}, expected {sorted(WASMTIME_ENGINE_KEYS)}")
+    if settings["collector"] != _C_API_COLLECTOR:
+        raise ValueError(f"{settings_file}: wasmtime-py compiles with the {_C_API_COLLECTOR} collector only")
+    config.wasm_simd = simd
+    config.wasm_relaxed_simd = simd and bool(settings["relaxed_simd_with_simd"])
+    config.epoch_interruption = bool(settings["epoch_interruption"])
+
 
 # Debian's compiler pair (toolchain/core/programs.py) builds both native and wasm (rustup cannot add targets here).
 # What Cargo.lock and the measurements were made with. Debian's rustc-web follows security updates, so it

@@ -27,6 +27,7 @@ import json  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import wasmtime  # noqa: E402
 
@@ -49,11 +50,24 @@ def _tick(engine) -> None:
     threading.Thread(target=run, daemon=True).start()
 
 
+# The engine settings every .cwasm records, shared with the Python runtimes and the Rust host (read there by
+# toolchain/core/versions.py and compiled into guest/host/src/main.rs): this script imports nothing of the
+# toolchain, so it reads the file itself, as strictly as they do.
+ENGINE_SETTINGS = Path(__file__).resolve().parent.parent / "core" / "wasmtime_engine.json"
+
+
 def make_engine(simd: bool, cpu_flags: list[str], target: str | None):
     config = wasmtime.Config()
     config.wasm_simd = simd
-    if not OLD_API:
-        config.epoch_interruption = True  # the hosts' deadline; a .cwasm must match its engine's config
+    if not OLD_API:  # wasmtime 0.23 (wasm:0.1) has none of these settings: its default engine it is
+        settings = json.loads(ENGINE_SETTINGS.read_text())
+        settings.pop("why", None)
+        if set(settings) != {"epoch_interruption", "relaxed_simd_with_simd", "collector"}:
+            raise SystemExit(f"{ENGINE_SETTINGS}: unknown or missing keys in {sorted(settings)}")
+        if settings["collector"] != "deferred-reference-counting":  # wasmtime-py cannot set another
+            raise SystemExit(f"{ENGINE_SETTINGS}: wasmtime-py compiles with deferred-reference-counting only")
+        config.wasm_relaxed_simd = simd and bool(settings["relaxed_simd_with_simd"])
+        config.epoch_interruption = bool(settings["epoch_interruption"])  # the hosts' deadline
     if cpu_flags:
         if target is None:
             raise SystemExit("--cpu-flag needs --target")

@@ -23,6 +23,7 @@ from toolchain.core.catalog import (
     preinit_path,
 )
 from toolchain.core.errors import StageError
+from toolchain.core.versions import apply_wasmtime_engine_settings
 from toolchain.runtimes.guest_base import GuestRuntime
 from toolchain.runtimes.native_cli import parse_cli_answer
 
@@ -35,8 +36,7 @@ def make_engine(simd: bool, cpu_flags: tuple[str, ...] | None = None):
     import wasmtime
 
     config = wasmtime.Config()
-    config.wasm_simd = simd
-    config.epoch_interruption = True
+    apply_wasmtime_engine_settings(config, simd)  # as the AOT stage compiled the .cwasm
     if cpu_flags is not None:
         config.target = NATIVE_TARGET
         for flag in cpu_flags:

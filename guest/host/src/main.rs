@@ -14,11 +14,13 @@
 //!   wasm-host preinit MODULE.wasm PAYLOAD OUT.wasm
 //!       the same with `wizer-initialize`, which also parses and optimises the model (pre-initialised)
 //!
-//! OPTIONS: --simd  --cpu-flag FLAG (repeatable; Cranelift flags of the .cwasm's baseline)
+//! OPTIONS: --simd  --target TRIPLE --cpu-flag FLAG (repeatable; the .cwasm's declared CPU baseline: the
+//!          AOT stage's arguments, toolchain/core/catalog.py AotTarget.worker_args)
 //!          --memory-mb N (default 512)  --timeout-s N (default 60)  --phases (timings on stderr)
 //!
 //! MODULE is a .cwasm (deserialized; compiled by wasmtime 50 with the same settings) or a .wasm
-//! (compiled here, JIT).
+//! (compiled here, JIT). The engine settings a .cwasm records come from toolchain/core/wasmtime_engine.json,
+//! compiled in: the AOT stage and the Python runtimes read the same file.
 
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
@@ -34,6 +36,7 @@ const OUTPUT_CAP: usize = 64 << 20;
 struct Options {
     module: String,
     simd: bool,
+    target: Option<String>,
     cpu_flags: Vec<String>,
     memory_mb: usize,
     timeout_s: u64,
@@ -71,6 +74,7 @@ fn parse(args: &[String], bench: bool) -> Options {
     let mut o = Options {
         module,
         simd: false,
+        target: None,
         cpu_flags: vec![],
         memory_mb: 512,
         timeout_s: 60,
@@ -82,6 +86,7 @@ fn parse(args: &[String], bench: bool) -> Options {
         match a.as_str() {
             "--simd" => o.simd = true,
             "--phases" => o.phases = true,
+            "--target" => o.target = Some(it.next().cloned().unwrap_or_else(|| usage())),
             "--cpu-flag" => o.cpu_flags.push(it.next().cloned().unwrap_or_else(|| usage())),
             "--memory-mb" => o.memory_mb = it.next().and_then(|v| v.parse().ok()).unwrap_or_else(|| usage()),
             "--timeout-s" => o.timeout_s = it.next().and_then(|v| v.parse().ok()).unwrap_or_else(|| usage()),
@@ -92,16 +97,36 @@ fn parse(args: &[String], bench: bool) -> Options {
     o
 }
 
-/// The engine configuration the AOT stage compiles with (toolchain/hosts/wasmtime_worker.py):
-/// any difference makes a .cwasm refuse to load.
+/// toolchain/core/wasmtime_engine.json: the settings a .cwasm records, shared with the AOT stage
+/// (toolchain/hosts/wasmtime_worker.py) and the Python runtimes; any difference makes a .cwasm refuse to load.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EngineSettings {
+    #[allow(dead_code)] // the file's own explanation
+    why: String,
+    epoch_interruption: bool,
+    relaxed_simd_with_simd: bool,
+    collector: String,
+}
+
+const ENGINE_SETTINGS: &str = include_str!("../../../toolchain/core/wasmtime_engine.json");
+
 fn engine(o: &Options) -> wasmtime::Result<Engine> {
+    let settings: EngineSettings = serde_json::from_str(ENGINE_SETTINGS)?;
     let mut cfg = Config::new();
-    // relaxed SIMD builds on SIMD, and wasmtime enables it by default: both follow --simd.
-    cfg.wasm_simd(o.simd).wasm_relaxed_simd(o.simd).epoch_interruption(true);
-    // wasmtime-py's default; the .cwasm records it.
-    cfg.collector(Collector::DeferredReferenceCounting);
+    cfg.wasm_simd(o.simd)
+        .wasm_relaxed_simd(o.simd && settings.relaxed_simd_with_simd)
+        .epoch_interruption(settings.epoch_interruption);
+    cfg.collector(match settings.collector.as_str() {
+        "deferred-reference-counting" => Collector::DeferredReferenceCounting,
+        "null" => Collector::Null,
+        other => wasmtime::bail!("wasmtime_engine.json: unknown collector {other:?}"),
+    });
     if !o.cpu_flags.is_empty() {
-        cfg.target("x86_64-unknown-linux-gnu")?;
+        let Some(target) = &o.target else {
+            wasmtime::bail!("--cpu-flag needs --target (the .cwasm's triple)");
+        };
+        cfg.target(target)?;
         for flag in &o.cpu_flags {
             // SAFETY: the flags describe the CPU baseline the .cwasm was compiled for; the caller
             // runs this host only on CPUs that have them (the toolchain checks the baseline).
