@@ -120,13 +120,28 @@ def test_every_reader_of_the_engine_settings_knows_exactly_the_files_keys():
 def test_the_python_engine_takes_the_shared_settings_and_refuses_unknown_ones(tmp_path):
     wasmtime = pytest.importorskip("wasmtime")
     config = wasmtime.Config()
-    apply_wasmtime_engine_settings(config, simd=True)
+    apply_wasmtime_engine_settings(config, simd=True, epoch=True)
     wasmtime.Engine(config)  # a consistent configuration (relaxed SIMD only with SIMD)
     stray = json.loads(WASMTIME_ENGINE_SETTINGS.read_text()) | {"cranelift_nan_canonicalization": True}
     (tmp_path / "engine.json").write_text(json.dumps(stray))
     with pytest.raises(ValueError, match="expected"):
-        apply_wasmtime_engine_settings(wasmtime.Config(), simd=True, settings_file=tmp_path / "engine.json")
+        apply_wasmtime_engine_settings(wasmtime.Config(), simd=True, epoch=True, settings_file=tmp_path / "engine.json")
     other_gc = json.loads(WASMTIME_ENGINE_SETTINGS.read_text()) | {"collector": "null"}
     (tmp_path / "engine.json").write_text(json.dumps(other_gc))
     with pytest.raises(ValueError, match="collector"):
-        apply_wasmtime_engine_settings(wasmtime.Config(), simd=True, settings_file=tmp_path / "engine.json")
+        apply_wasmtime_engine_settings(wasmtime.Config(), simd=True, epoch=True, settings_file=tmp_path / "engine.json")
+
+
+def test_epoch_checks_are_compiled_in_only_for_the_long_lived_python_runtimes():
+    # the Rust host runs one request per instance and bounds it with a watchdog, so its .cwasm has no epoch checks
+    # (~20-25 % of the guest's time); the wasmtime-py runtimes live on after a runaway guest and need them
+    from toolchain.build.host import host_command
+    from toolchain.core.catalog import HOST_AOT_TARGET, PYTHON_AOT_TARGET, DistLayout, aot_target
+
+    host, python = aot_target(HOST_AOT_TARGET), aot_target(PYTHON_AOT_TARGET)
+    assert python.epoch and not host.epoch
+    assert (host.version, host.simd, host.cpu_baseline) == (python.version, python.simd, python.cpu_baseline)
+    for target in aot_targets():
+        assert ("--epoch" in target.worker_args()) == target.epoch
+    argv = host_command(DistLayout(REPO_ROOT / "dist"), "run", REPO_ROOT / "m.cwasm")
+    assert argv[3:] == host.worker_args() and "--epoch" not in argv

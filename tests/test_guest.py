@@ -91,8 +91,9 @@ def test_manifest_lists_guest_artifacts(guest, dist):
     manifest = json.loads(write_manifest(dist).read_text())
     mine = [a for a in manifest["artifacts"] if a["model"] == guest.name]
     kinds = sorted(a["kind"] for a in mine)
-    # cwasm: SIMD and pre-initialised SIMD for wasmtime 50, no-SIMD for 0.23
-    assert "wasm-cli" not in kinds and kinds.count("wasm-opt") == 2 and kinds.count("cwasm") == 3
+    # cwasm: SIMD and pre-initialised SIMD for wasmtime 50, with epoch checks (wasmtime-py) and without (the Rust
+    # host); no-SIMD for 0.23
+    assert "wasm-cli" not in kinds and kinds.count("wasm-opt") == 2 and kinds.count("cwasm") == 5
     assert kinds.count("native-cli") == 2 and "wasm-preinit" in kinds and "model-payload" in kinds
     # Every guest that carries the model names the model-independent base it was attached to, and the payload.
     bases = {a["sha256"] for a in manifest["artifacts"] if a["kind"] == "guest-base" and a["model"] == ""}
@@ -100,9 +101,11 @@ def test_manifest_lists_guest_artifacts(guest, dist):
     for a in mine:
         if a["kind"] in ("native-cli", "wasm-opt", "wasm-preinit"):
             assert a["base_sha256"] in bases and a["payload_sha256"] == payload, a["path"]
-    cwasm = {a["runtime_version"]: a for a in mine if a["kind"] == "cwasm"}
-    assert cwasm["50.0.1"]["cpu_baseline"] == "x86-64-v3" and cwasm["50.0.1"]["features"] == ["simd128"]
-    assert cwasm["0.23.0"]["features"] == []
+    cwasm = {(a["runtime_version"], tuple(a["features"])) for a in mine if a["kind"] == "cwasm"}
+    assert cwasm == {("50.0.1", ("simd128", "epoch-interruption")), ("50.0.1", ("simd128",)), ("0.23.0", ())}
+    assert {a["cpu_baseline"] for a in mine if a["kind"] == "cwasm" and a["runtime_version"] == "50.0.1"} == {
+        "x86-64-v3"
+    }
 
 
 def test_wasm01_zip_round_trips_through_wasmtime_0_23(guest, dist, tmp_path):

@@ -18,11 +18,19 @@ def hosted(built, dist):
     if nightly_problem():  # an environment without rustc >= 1.97: `invoke build` stops there with a hint
         pytest.skip(nightly_problem())
     from toolchain.build.golden import load_goldens
-    from toolchain.core.catalog import aot_target, cwasm_path, host_path, preinit_cwasm_path
+    from toolchain.core.catalog import (
+        HOST_AOT_TARGET,
+        PYTHON_AOT_TARGET,
+        aot_target,
+        cwasm_path,
+        host_path,
+        preinit_cwasm_path,
+    )
     from toolchain.runtimes.guest_base import image_request
 
     default_model = built
-    target = aot_target("wasmtime-50")
+    target = aot_target(HOST_AOT_TARGET)
+    python_target = aot_target(PYTHON_AOT_TARGET)
     golden = next(g for g in load_goldens(default_model, dist) if g.kind == "photo")
     return {
         "host": str(host_path(dist)),
@@ -34,6 +42,9 @@ def hosted(built, dist):
             "aot": cwasm_path(default_model.name, target, dist),
             "preinit": preinit_cwasm_path(default_model.name, target, dist),
         },
+        # the same module compiled with epoch checks, for the toolchain's long-lived wasmtime-py runtimes
+        "epoch_module": cwasm_path(default_model.name, python_target, dist),
+        "epoch_args": python_target.worker_args(),
     }
 
 
@@ -115,10 +126,36 @@ def test_memory_cap_stops_the_guest_with_an_error(hosted):
 
 
 def test_deadline_stops_a_runaway_guest(hosted):
-    # --bench 1000 classifies for over a minute; a 1 s deadline must end it with the error contract
+    # --bench 1000 classifies for over a minute; a 1 s deadline must end it with the error contract. The host's own
+    # modules carry no epoch checks: its watchdog ends the process, with the answer line alone on stdout.
     proc = run_host(hosted, "aot", "--timeout-s", "1", "--", "--bench", "1000")
+    lines = proc.stdout.decode().strip().splitlines()
+    assert proc.returncode == 1 and len(lines) == 1 and "longer than 1 s" in json.loads(lines[0])["error"], proc
+
+
+def test_the_epoch_deadline_stops_a_runaway_guest_in_a_module_compiled_for_it(hosted):
+    # --epoch: wasmtime's epoch interruption, as a long-lived host needs (the toolchain's wasmtime-py runtimes)
+    epoch = [hosted["host"], "run", str(hosted["epoch_module"]), *hosted["epoch_args"]]
+    assert "--epoch" in epoch
+    proc = subprocess.run(
+        [*epoch, "--timeout-s", "1", "--", "--bench", "1000"], input=hosted["request"], capture_output=True, timeout=300
+    )
     answer = json.loads(proc.stdout.decode().strip().splitlines()[-1])
     assert proc.returncode == 1 and "longer than 1 s" in answer["error"], proc
+    ok = subprocess.run(epoch, input=hosted["request"], capture_output=True, timeout=300)
+    assert ok.returncode == 0 and json.loads(ok.stdout)["index"] == hosted["golden"].tf_result["index"]
+
+
+def test_a_module_compiled_for_the_other_deadline_is_refused_with_the_error_contract(hosted):
+    # epoch checks or none are compiled into a .cwasm: the host's engine refuses the other kind instead of running
+    # it without a deadline
+    proc = subprocess.run(
+        [hosted["host"], "run", str(hosted["epoch_module"]), *[a for a in hosted["epoch_args"] if a != "--epoch"]],
+        input=hosted["request"],
+        capture_output=True,
+        timeout=300,
+    )
+    assert proc.returncode == 1 and "cannot load" in json.loads(proc.stdout)["error"], proc
 
 
 def test_bad_request_and_missing_module_get_the_error_contract(hosted):

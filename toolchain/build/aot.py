@@ -67,7 +67,7 @@ def precompile_cwasm(cfg: ModelConfig, dist: DistLayout) -> list[Path]:
         started = time.perf_counter()
         with (
             atomic_path(dst) as tmp,
-            log.step(f"AOT {src.name} with wasmtime {target.version} ({target.cpu_baseline})"),
+            log.step(f"AOT {src.name} for {target.name}: wasmtime {target.version}, {target.cpu_baseline}"),
         ):
             proc = subprocess.run(
                 [str(python), str(WORKER), "serialize", str(src), str(tmp), *target.worker_args()],
@@ -96,7 +96,8 @@ def artifacts(model: str, dist: DistLayout) -> list[Artifact]:
                 runtime="wasmtime",
                 runtime_version=t.version,
                 cpu_baseline=t.cpu_baseline,
-                features=("simd128",) if t.simd else (),
+                # what the loading engine must enable: wasm SIMD, and epoch interruption where it is compiled in
+                features=(*(("simd128",) if t.simd else ()), *(("epoch-interruption",) if t.epoch else ())),
             )
             for p in paths
         ]

@@ -17,7 +17,8 @@ from toolchain.core.versions import WASMTIME_TARGETS
 NATIVE_TARGET = "x86_64-unknown-linux-gnu"
 WASM_TARGET = "wasm32-wasip1"
 WASM01_TARGET = "wasmtime-0.23"  # the AOT target of OpenWhisk's wasm:0.1 executor (versions.WASMTIME_TARGETS)
-HOST_AOT_TARGET = "wasmtime-50"  # the AOT target whose wasmtime the Rust wasm host (guest/host) embeds
+PYTHON_AOT_TARGET = "wasmtime-50"  # the toolchain's own wasmtime-py runtimes (epoch deadline: long-lived)
+HOST_AOT_TARGET = "wasmtime-50-host"  # the Rust wasm host (guest/host): one request per instance, a watchdog
 
 
 @dataclass(frozen=True)
@@ -238,6 +239,7 @@ class AotTarget:
     version: str
     simd: bool
     cpu_baseline: str  # a key of CPU_BASELINES, or "build-host"
+    epoch: bool = False  # compiled with epoch interruption (the deadline of long-lived hosts); else no checks
 
     @property
     def variant(self) -> str:
@@ -249,6 +251,8 @@ class AotTarget:
 
     def worker_args(self) -> list[str]:
         args = ["--simd"] if self.simd else []
+        if self.epoch:
+            args.append("--epoch")
         if self.cpu_flags:
             args += ["--target", NATIVE_TARGET]
         for flag in self.cpu_flags:
@@ -261,7 +265,7 @@ def aot_targets() -> list[AotTarget]:
     for name, spec in WASMTIME_TARGETS.items():
         version = str(spec["pip"]).split("==")[1]
         baseline = "x86-64-v3" if int(version.split(".")[0]) >= 1 else "build-host"
-        out.append(AotTarget(name, version, bool(spec["simd"]), baseline))
+        out.append(AotTarget(name, version, bool(spec["simd"]), baseline, bool(spec["epoch"])))
     return out
 
 

@@ -1,9 +1,9 @@
 """Runs under a venv holding exactly one wasmtime version (stdlib + wasmtime only; works with 0.23 and 50).
 
-python wasmtime_worker.py serialize IN.wasm OUT.cwasm [--simd] [--target TRIPLE --cpu-flag F ...]
+python wasmtime_worker.py serialize IN.wasm OUT.cwasm [--simd] [--epoch] [--target TRIPLE --cpu-flag F ...]
     compile ahead of time with that version; with --target and --cpu-flag, for a declared CPU baseline
     (the arguments come from toolchain/core/catalog.py's AotTarget.worker_args: the triple is written there)
-python wasmtime_worker.py serve MODULE.cwasm|MODULE.wasm [--simd] [--target TRIPLE --cpu-flag F ...]
+python wasmtime_worker.py serve MODULE.cwasm|MODULE.wasm [--simd] [--epoch] [--target TRIPLE --cpu-flag F ...]
     one job per stdin line, {"mode": "abi" | "cli", "request_b64": …}, one answer per stdout line:
     abi: the OpenWhisk wasm:0.1 executor's call sequence: a fresh instance;
          wasm_memory_buffer_allocate_space(len); the params JSON written at
@@ -37,6 +37,7 @@ OLD_API = not hasattr(wasmtime.Store, "set_wasi")  # 0.23: Store-bound linker an
 
 
 DEADLINE_TICKS = 120  # seconds per call: the engine's epoch advances once a second (see make_engine)
+EPOCH = False  # --epoch: the .cwasm has epoch checks, and calls get the deadline above; else none (as wasm:0.1)
 
 
 def _tick(engine) -> None:
@@ -56,18 +57,18 @@ def _tick(engine) -> None:
 ENGINE_SETTINGS = Path(__file__).resolve().parent.parent / "core" / "wasmtime_engine.json"
 
 
-def make_engine(simd: bool, cpu_flags: list[str], target: str | None):
+def make_engine(simd: bool, epoch: bool, cpu_flags: list[str], target: str | None):
     config = wasmtime.Config()
     config.wasm_simd = simd
     if not OLD_API:  # wasmtime 0.23 (wasm:0.1) has none of these settings: its default engine it is
         settings = json.loads(ENGINE_SETTINGS.read_text())
         settings.pop("why", None)
-        if set(settings) != {"epoch_interruption", "relaxed_simd_with_simd", "collector"}:
+        if set(settings) != {"relaxed_simd_with_simd", "collector"}:
             raise SystemExit(f"{ENGINE_SETTINGS}: unknown or missing keys in {sorted(settings)}")
         if settings["collector"] != "deferred-reference-counting":  # wasmtime-py cannot set another
             raise SystemExit(f"{ENGINE_SETTINGS}: wasmtime-py compiles with deferred-reference-counting only")
         config.wasm_relaxed_simd = simd and bool(settings["relaxed_simd_with_simd"])
-        config.epoch_interruption = bool(settings["epoch_interruption"])  # the hosts' deadline
+        config.epoch_interruption = epoch  # the deadline of long-lived hosts (catalog.AotTarget.epoch)
     if cpu_flags:
         if target is None:
             raise SystemExit("--cpu-flag needs --target")
@@ -75,7 +76,7 @@ def make_engine(simd: bool, cpu_flags: list[str], target: str | None):
         for flag in cpu_flags:
             config.cranelift_flag_enable(flag)
     engine = wasmtime.Engine(config)
-    if not OLD_API:
+    if epoch and not OLD_API:
         _tick(engine)
     return engine
 
@@ -95,7 +96,8 @@ def instantiate(engine, module, argv: list[str], stdin: str | None = None, stdou
         exports = instance.exports
         return store, (lambda name: exports[name]), (lambda f, *a: f(*a))
     store.set_wasi(wasi)
-    store.set_epoch_deadline(DEADLINE_TICKS)  # a runaway guest traps instead of hanging the worker
+    if EPOCH:
+        store.set_epoch_deadline(DEADLINE_TICKS)  # a runaway guest traps instead of hanging the worker
     linker = wasmtime.Linker(engine)
     linker.define_wasi()
     instance = linker.instantiate(store, module)
@@ -164,10 +166,11 @@ def call_cli(engine, module, request: bytes) -> dict:
 
 def main(argv: list[str]) -> int:
     cmd, path, rest = argv[0], argv[1], argv[2:]
-    simd = "--simd" in rest
+    global EPOCH
+    simd, EPOCH = "--simd" in rest, "--epoch" in rest
     cpu_flags = [rest[i + 1] for i, a in enumerate(rest) if a == "--cpu-flag"]
     target = next((rest[i + 1] for i, a in enumerate(rest) if a == "--target"), None)
-    engine = make_engine(simd, cpu_flags, target)
+    engine = make_engine(simd, EPOCH, cpu_flags, target)
     if cmd == "serialize":
         with open(path, "rb") as f:
             module = wasmtime.Module(engine, f.read())

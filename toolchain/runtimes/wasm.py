@@ -13,6 +13,7 @@ from pathlib import Path
 from toolchain.core.catalog import (
     HOST_AOT_TARGET,
     NATIVE_TARGET,
+    PYTHON_AOT_TARGET,
     AotTarget,
     aot_target,
     base_optimized_wasm_path,
@@ -32,11 +33,13 @@ DEADLINE_S = 120.0
 
 
 def make_engine(simd: bool, cpu_flags: tuple[str, ...] | None = None):
-    """An engine for the guest; ``cpu_flags`` pins a declared x86-64 baseline instead of the host's CPU."""
+    """An engine for the guest; ``cpu_flags`` pins a declared x86-64 baseline instead of the host's CPU. Always with
+    epoch interruption: this process is long-lived and must survive a runaway guest (``DEADLINE_S``), so the
+    .cwasm it loads is compiled for that (``PYTHON_AOT_TARGET``)."""
     import wasmtime
 
     config = wasmtime.Config()
-    apply_wasmtime_engine_settings(config, simd)  # as the AOT stage compiled the .cwasm
+    apply_wasmtime_engine_settings(config, simd, epoch=True)  # as the AOT stage compiled the .cwasm
     if cpu_flags is not None:
         config.target = NATIVE_TARGET
         for flag in cpu_flags:
@@ -106,6 +109,11 @@ class WasmJit(GuestRuntime):
             self.engine = make_engine(simd=True)
             self.module = wasmtime.Module.from_file(self.engine, str(self.artifact()))
 
+    def host_artifact(self) -> Path:
+        """What the Rust wasm host runs for this runtime (bench's cold starts, fresh instances and warm loop): the
+        optimised module, compiled by the host for this CPU."""
+        return self.artifact()
+
     def call(self, request: bytes, debug: bool = False) -> dict:
         self.load()
         return run_command(self.engine, self.module, request, ["classify"] + (["--debug"] if debug else []), self.name)
@@ -124,6 +132,12 @@ class CwasmArtifact(GuestRuntime):
     def artifact(self) -> Path:
         path = preinit_cwasm_path if self.preinitialised else cwasm_path
         return path(self.cfg.name, self.aot_target_spec(), self.dist)
+
+    def host_artifact(self) -> Path:
+        """The same module compiled for the Rust host's AOT target: no epoch checks (the host bounds an instance
+        with a watchdog), so it cannot load here and this one cannot load there."""
+        path = preinit_cwasm_path if self.preinitialised else cwasm_path
+        return path(self.cfg.name, aot_target(HOST_AOT_TARGET), self.dist)
 
     def built_from(self) -> list[Path]:
         variant = self.aot_target_spec().variant
@@ -149,7 +163,7 @@ class WasmAot(CwasmArtifact, WasmJit):
 
     name = "wasm-aot"
     description = "wasm guest (SIMD), AOT .cwasm for wasmtime-py, an instance per request"
-    target = HOST_AOT_TARGET
+    target = PYTHON_AOT_TARGET
 
     def load(self) -> None:
         if getattr(self, "module", None) is None:
