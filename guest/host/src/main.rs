@@ -215,16 +215,24 @@ fn timeout_message(timeout_s: u64) -> String {
 }
 
 /// Ends the process with the error contract unless dropped (the instance finished) within `limit`. The guest's
-/// output is still in memory pipes then, so stdout carries the error line alone.
+/// output is still in memory pipes then, so stdout carries the error line alone. One lock decides which comes
+/// first: the watchdog prints and exits holding it, and the drop marks the instance finished under it, so a guest
+/// that returns as the limit passes gets either its answer or the error, never both.
 struct Watchdog {
-    done: Option<std::sync::mpsc::Sender<()>>,
+    state: std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
 }
 
 impl Watchdog {
     fn start(limit: Duration, message: String) -> Watchdog {
-        let (done, finished) = std::sync::mpsc::channel::<()>();
+        let state = std::sync::Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
+        let shared = state.clone();
         std::thread::spawn(move || {
-            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = finished.recv_timeout(limit) {
+            let (finished, wake) = &*shared;
+            let guard = finished.lock().unwrap_or_else(|e| e.into_inner());
+            let (guard, _) = wake
+                .wait_timeout_while(guard, limit, |done| !*done)
+                .unwrap_or_else(|e| e.into_inner());
+            if !*guard {
                 let line = serde_json::json!({ "error": message }).to_string() + "\n";
                 let mut out = std::io::stdout().lock();
                 let _ = out.write_all(line.as_bytes());
@@ -232,15 +240,15 @@ impl Watchdog {
                 std::process::exit(1);
             }
         });
-        Watchdog { done: Some(done) }
+        Watchdog { state }
     }
 }
 
 impl Drop for Watchdog {
     fn drop(&mut self) {
-        if let Some(done) = self.done.take() {
-            let _ = done.send(());
-        }
+        let (finished, wake) = &*self.state;
+        *finished.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        wake.notify_one();
     }
 }
 
