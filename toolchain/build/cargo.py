@@ -3,6 +3,7 @@ host, cargo fuzz, cargo-deny) and its pinned cargo subcommands, and installing a
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -67,11 +68,25 @@ def ensure_cargo_subcommand(name: str, version: str) -> None:
         )
 
 
+@functools.cache
+def _nightly_rustc() -> subprocess.CompletedProcess[str] | None:
+    """`rustc --version` of the rustup nightly, asked once per process (None: rustup cannot run)."""
+    try:
+        return subprocess.run(nightly_command("rustc", "--version"), capture_output=True, text=True, timeout=60)
+    except OSError:
+        return None
+
+
+def nightly_rustc_version() -> str:
+    """The nightly's `rustc --version` line ("" where it cannot run): part of what decides the host's bytes."""
+    out = _nightly_rustc()
+    return out.stdout.strip() if out is not None and out.returncode == 0 else ""
+
+
 def nightly_problem() -> str | None:
     """None if the rustup nightly (which can build wasmtime 50) is here; otherwise what is missing."""
-    try:
-        out = subprocess.run(nightly_command("rustc", "--version"), capture_output=True, text=True, timeout=60)
-    except OSError:
+    out = _nightly_rustc()
+    if out is None:
         return "rustup is not installed; the wasm host needs rustc >= 1.97 (wasmtime 50)"
     if out.returncode != 0:
         return f"the rustup toolchain {HOST_TOOLCHAIN!r} is not installed: {out.stderr.strip()[-300:]}"

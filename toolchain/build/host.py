@@ -12,6 +12,7 @@ from toolchain.build.cargo import (
     install,
     nightly_command,
     nightly_problem,
+    nightly_rustc_version,
     remap_path_flags,
     reproducible_cargo_env,
 )
@@ -38,8 +39,9 @@ def build_wasm_host(dist: DistLayout) -> Path:
         *sorted((HOST_DIR / "src").rglob("*.rs")),
         WASMTIME_ENGINE_SETTINGS,  # compiled in (include_str!)
     ]
-    rustc = subprocess.run(nightly_command("rustc", "--version"), capture_output=True, text=True).stdout.strip()
-    job = Incremental("host", dist.stamp("host", "base"), digest_inputs(sources, {"rustc": rustc}), (final,))
+    job = Incremental(
+        "host", dist.stamp("host", "base"), digest_inputs(sources, {"rustc": nightly_rustc_version()}), (final,)
+    )
     if job.up_to_date():
         return final
     env = reproducible_cargo_env()
