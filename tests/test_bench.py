@@ -49,6 +49,14 @@ def test_results_validate_and_hold_every_requested_runtime(bench):
         assert 0 < w["min"] <= w["median"] <= w["p95"] <= w["p99"] <= w["max"], name
         assert r["cold_ms"]["median"] > 0 and r["peak_rss_mb"] > 0 and r["artifact_bytes"] > 0, name
         assert r["throughput_rps"].get("1_worker", 0) > 0, name
+        # a share of one core's peak: above 0, and below 1 unless the derivation in compute.py is wrong
+        assert 0 < r["compute"]["peak_share"] < 1, (name, r["compute"], on_disk["compute"])
+        assert r["compute"]["instruction_set"] in on_disk["compute"]["peaks"], name
+    assert (
+        on_disk["compute"]["macs_per_image"]
+        == json.loads((out.parent / "manifest.json").read_text())["models"][on_disk["model"]]["macs"]
+    )
+    assert "Distance to the machine's limit" in (out / "report.md").read_text()
     assert {"wasm_aot_over_native", "native_over_onnxruntime_1t"} <= set(on_disk["ratios"])
     hybrid = on_disk["hybrid"]
     assert hybrid["dispatcher"]["failed"] == 0

@@ -9,6 +9,7 @@ import pytest
 from toolchain.build.convert import convert_pb_to_onnx
 from toolchain.build.golden import load_goldens
 from toolchain.build.model import ensure_frozen_model
+from toolchain.build.model_cost import count_macs
 from toolchain.core.catalog import DistLayout
 from toolchain.core.config import REPO_ROOT
 from toolchain.core.errors import InputError
@@ -20,7 +21,8 @@ pytestmark = pytest.mark.slow
 def test_default_model_facts(default_model, dist):
     facts = json.loads(dist.model_report(default_model.name).read_text())
     assert facts["parameters"] == 6_158_505  # Keras MobileNetV2(alpha=1.4, classes=1001)
-    assert 570e6 < facts["macs"] < 600e6
+    # the published cost of MobileNetV2 1.4 at 224 (TF-slim's table: 582 M MACs), counted on our ONNX graph
+    assert round(count_macs(dist.onnx(default_model.name)) / 1e6) == 582
     assert dist.onnx(default_model.name).stat().st_size > 20e6
 
 

@@ -45,25 +45,6 @@ def _tf():
     return tf
 
 
-def count_macs(model) -> int:
-    """Multiply-accumulates of one forward pass, from the Keras layers' shapes."""
-    import keras
-
-    macs = 0
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.DepthwiseConv2D):
-            _, h, w, c = layer.output.shape
-            kh, kw = layer.kernel_size
-            macs += h * w * kh * kw * c
-        elif isinstance(layer, keras.layers.Conv2D):
-            _, h, w, cout = layer.output.shape
-            kh, kw = layer.kernel_size
-            macs += h * w * kh * kw * layer.input.shape[-1] * cout
-        elif isinstance(layer, keras.layers.Dense):
-            macs += layer.input.shape[-1] * layer.units
-    return int(macs)
-
-
 def _build_keras_mobilenet_v2(cfg: ModelConfig, calibration: np.ndarray):
     import keras
 
@@ -137,7 +118,7 @@ def build_default_model(cfg: ModelConfig, calibration: np.ndarray) -> tuple[byte
         )
     model = _build_keras_mobilenet_v2(cfg, calibration)
     pb = freeze_keras(model, cfg)
-    return pb, {"parameters": int(model.count_params()), "macs": count_macs(model)}
+    return pb, {"parameters": int(model.count_params())}
 
 
 def calibration_batch(cfg: ModelConfig) -> np.ndarray:

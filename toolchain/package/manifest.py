@@ -13,6 +13,7 @@ from importlib import metadata
 from pathlib import Path
 
 from toolchain.build import aot, guest, host, payload, preinit
+from toolchain.build.model_cost import count_macs
 from toolchain.core import programs
 from toolchain.core.artifact import SCHEMA_PATH, Artifact
 from toolchain.core.catalog import DistLayout
@@ -83,10 +84,11 @@ def build_manifest(dist: DistLayout) -> dict:
         models[name] = {
             "config": cfg_path,
             "pb_sha256": sha256_file(dist.frozen_pb(name)),
-            **{k: facts[k] for k in ("parameters", "macs") if k in facts},
+            **{k: facts[k] for k in ("parameters",) if k in facts},
         }
         if dist.onnx(name).is_file():
             models[name]["onnx_sha256"] = sha256_file(dist.onnx(name))
+            models[name]["macs"] = count_macs(dist.onnx(name))
         artifacts += [a.entry(dist) for a in artifacts_for_model(name, dist)]
     artifacts += [a.entry(dist) for a in guest.base_artifacts(dist) if a.path.is_file()]
     # Shared files (the wasm host) are listed once.

@@ -9,6 +9,7 @@ import numpy as np
 from toolchain.core.catalog import DistLayout
 from toolchain.core.config import ModelConfig
 from toolchain.core.errors import InputError
+from toolchain.core.isa import InstructionSet
 from toolchain.core.preprocess import image_to_tensor, to_probabilities, top_k
 
 
@@ -17,6 +18,8 @@ class Runtime:
 
     name = "?"
     description = ""
+    # what its kernels run on (the bench's share of peak); None: the widest FMA the CPU has, chosen at run time
+    instruction_set: InstructionSet | None = None
 
     def __init__(self, cfg: ModelConfig, dist: DistLayout):
         self.cfg = cfg

@@ -24,6 +24,7 @@ from toolchain.core.catalog import (
     preinit_path,
 )
 from toolchain.core.errors import StageError
+from toolchain.core.isa import SIMD128
 from toolchain.core.versions import apply_wasmtime_engine_settings
 from toolchain.runtimes.guest_base import GuestRuntime
 from toolchain.runtimes.native_cli import parse_cli_answer
@@ -87,6 +88,7 @@ class WasmJit(GuestRuntime):
     name = "wasm-jit"
     description = "wasm guest (SIMD, optimised), wasmtime-py JIT, an instance per request"
     variant = "wasm-simd"
+    instruction_set = SIMD128
 
     def artifact(self) -> Path:
         return optimized_wasm_path(self.cfg.name, self.variant, self.dist)

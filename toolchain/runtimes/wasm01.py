@@ -10,6 +10,7 @@ import subprocess
 from toolchain.build.aot import WORKER
 from toolchain.build.venvs import runtime_python
 from toolchain.core.catalog import WASM01_TARGET
+from toolchain.core.isa import SCALAR
 from toolchain.runtimes.guest_base import GuestRuntime
 from toolchain.runtimes.native_cli import parse_cli_answer
 from toolchain.runtimes.wasm import CwasmArtifact
@@ -18,6 +19,7 @@ from toolchain.runtimes.wasm import CwasmArtifact
 class Wasm01Aot(CwasmArtifact, GuestRuntime):
     name = "wasm01-aot"
     description = "wasm:0.1 ABI, non-SIMD .cwasm under wasmtime 0.23.0, an instance per activation"
+    instruction_set = SCALAR
     target = WASM01_TARGET  # the .cwasm the wasm:0.1 zip carries (catalog.wasm01_cwasm_path)
     _proc: subprocess.Popen[bytes] | None = None
 

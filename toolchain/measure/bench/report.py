@@ -76,6 +76,33 @@ def tables(results: dict) -> list[tuple[str, list[str], list[list[str]]]]:
         )
     )
     out.append(("Ratios (same run)", ["ratio", "value"], [[k, _f(v, 2)] for k, v in results["ratios"].items()]))
+    comp = results.get("compute")
+    if comp:
+        out.append(
+            (
+                f"Distance to the machine's limit: {comp['macs_per_image'] / 1e6:,.0f} M multiply-accumulates per "
+                f"image over the warm median, against one core of {comp['cpu']['model']} ({comp['cpu']['vendor']})",
+                ["runtime", "instruction set", "GMAC/s", "core peak GMAC/s", "share of peak"],
+                [
+                    [
+                        n,
+                        r["compute"]["instruction_set"],
+                        _f(r["compute"]["gmac_per_s"]),
+                        _f(r["compute"]["peak_gmac_per_s"]),
+                        f"{100 * r['compute']['peak_share']:.1f} %",
+                    ]
+                    for n, r in rt.items()
+                    if "compute" in r
+                ],
+            )
+        )
+        out.append(
+            (
+                "How each peak is derived",
+                ["instruction set", "MAC per cycle", "GMAC/s", "derivation"],
+                [[k, str(v["macs_per_cycle"]), _f(v["gmac_per_s"]), v["derivation"]] for k, v in comp["peaks"].items()],
+            )
+        )
     hy = results.get("hybrid", {})
     if "simulation" in hy:
         for backend, sim in hy.get("simulations", {hy.get("wasm_backend", "wasm"): hy["simulation"]}).items():

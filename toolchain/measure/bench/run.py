@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from toolchain.build.golden import load_goldens
+from toolchain.build.model_cost import count_macs
 from toolchain.core import log
 from toolchain.core.catalog import DistLayout, host_path
 from toolchain.core.config import ModelConfig
 from toolchain.core.errors import ConfigError
 from toolchain.core.fsutil import build_seconds, canonical_json, write_atomic
+from toolchain.measure.bench.compute import Cpu, distance_to_peak, peaks_of
 from toolchain.measure.bench.hybrid import Backends, run_dispatcher, simulate, timeline
 from toolchain.measure.bench.probes import WasmProbe, make_probe, probe_names
 from toolchain.measure.bench.profile import guest_phase_split, tract_op_profile
@@ -204,6 +206,11 @@ def run_bench(cfg: ModelConfig, dist: DistLayout, settings: BenchSettings) -> di
         entry.update({k: v for k, v in p.extra.items()})
         runtimes[name] = entry
 
+    macs, cpu = count_macs(dist.onnx(cfg.name)), Cpu.here()
+    isas = {name: make_runtime(name, cfg, dist).instruction_set for name in runtimes}
+    for name, entry in runtimes.items():
+        entry["compute"] = distance_to_peak(macs, entry["warm_ms"]["median"], isas[name], cpu)
+
     results: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "command": settings.command,
@@ -225,6 +232,11 @@ def run_bench(cfg: ModelConfig, dist: DistLayout, settings: BenchSettings) -> di
         "spread": {n: spread(r["warm_ms"]) for n, r in runtimes.items()},
         "unavailable": missing,
         "profile": profile,
+        "compute": {
+            "macs_per_image": macs,
+            "cpu": {"model": cpu.model, "vendor": cpu.vendor, "mhz": cpu.mhz},
+            "peaks": peaks_of(list(isas.values()), cpu),
+        },
     }
     results["noisy"] = sorted(n for n, s in results["spread"].items() if s > NOISY_SPREAD)
     if settings.hybrid:

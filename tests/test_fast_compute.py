@@ -1,0 +1,101 @@
+"""The distance-to-peak arithmetic of the bench (toolchain/measure/bench/compute.py) and the MAC count it
+divides (toolchain/build/model_cost.py), on hand-made inputs whose answers are worked out here."""
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from toolchain.build.model_cost import count_macs
+from toolchain.core.isa import AVX2_FMA, AVX512_FMA, SCALAR, SIMD128, SSE2, native_instruction_set
+from toolchain.measure.bench.compute import Cpu, core_peak, distance_to_peak, peaks_of
+from toolchain.runtimes import REGISTRY
+
+AMD = """processor\t: 0
+vendor_id\t: AuthenticAMD
+model name\t: AMD EPYC
+cpu MHz\t\t: 2596.148
+flags\t\t: fpu sse sse2 fma avx avx2 avx512f avx512vl
+
+processor\t: 1
+vendor_id\t: AuthenticAMD
+cpu MHz\t\t: 1.0
+"""
+INTEL = AMD.replace("AuthenticAMD", "GenuineIntel").replace("AMD EPYC", "Intel Xeon Processor")
+
+
+def test_cpuinfo_parse_takes_the_first_processor():
+    cpu = Cpu.parse(AMD)
+    assert (cpu.model, cpu.vendor, cpu.mhz) == ("AMD EPYC", "AuthenticAMD", 2596.148)
+    assert {"avx2", "avx512f"} <= cpu.flags
+
+
+def test_native_instruction_set_is_the_widest_fma():
+    assert native_instruction_set(frozenset({"avx2", "fma", "avx512f"})) == AVX512_FMA
+    assert native_instruction_set(frozenset({"avx2", "fma"})) == AVX2_FMA
+    assert native_instruction_set(frozenset({"avx2"})) == SSE2
+
+
+@pytest.mark.parametrize(
+    ("cpuinfo", "isa", "macs_per_cycle"),
+    [
+        (AMD, SCALAR, 2),  # mulss on an FMA pipe, addss on an add pipe, 2 each
+        (AMD, SIMD128, 8),  # 4 lanes × (2 multiply pipes + 2 add pipes working together)
+        (AMD, AVX2_FMA, 16),  # 8 lanes × 2 FMA pipes
+        (AMD, AVX512_FMA, 16),  # Zen 4: a 512-bit op takes both 256-bit pipes
+        (INTEL, SCALAR, 1),
+        (INTEL, SIMD128, 4),  # multiply and add share ports 0 and 1
+        (INTEL, AVX2_FMA, 16),
+        (INTEL, AVX512_FMA, 32),
+    ],
+)
+def test_core_peak(cpuinfo, isa, macs_per_cycle):
+    peak = core_peak(isa, Cpu.parse(cpuinfo))
+    assert peak.macs_per_cycle == macs_per_cycle
+    assert peak.gmacs == round(2596.148 * macs_per_cycle / 1e3, 1)
+    assert "2596 MHz" in peak.derivation
+
+
+def test_distance_to_peak_row():
+    cpu = Cpu.parse(AMD)
+    row = distance_to_peak(582_000_000, 58.2, SIMD128, cpu)
+    assert row == {
+        "instruction_set": SIMD128.name,
+        "gmac_per_s": 10.0,
+        "peak_gmac_per_s": 20.8,
+        "peak_share": round(10.0 / 20.8, 4),
+    }
+    assert distance_to_peak(582_000_000, 58.2, None, cpu)["instruction_set"] == AVX512_FMA.name
+    assert set(peaks_of([None, SIMD128, None], cpu)) == {AVX512_FMA.name, SIMD128.name}
+
+
+def test_every_runtime_names_an_instruction_set_or_the_native_one():
+    by_name = {r.name: r.instruction_set for r in REGISTRY}
+    assert by_name["wasm-aot"] == by_name["wasm-jit"] == by_name["wasm-preinit-aot"] == SIMD128
+    assert by_name["wasm01-aot"] == SCALAR
+    assert by_name["native-tract"] is None and by_name["onnxruntime-1t"] is None
+
+
+def test_count_macs_on_a_hand_made_graph(tmp_path):
+    """1×3×8×8 → 3×3 conv to 4 channels, stride 1, pad 1 (8·8·4 outputs × 3·3·3 = 6,912) → depthwise 3×3,
+    stride 2 (4·4·4 × 9 = 576) → flatten 64 → Gemm to 10 with transB (10 × 64 = 640)."""
+
+    def init(name, shape):
+        return numpy_helper.from_array(np.zeros(shape, np.float32), name)
+
+    nodes = [
+        helper.make_node("Conv", ["x", "w1"], ["a"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        helper.make_node("Conv", ["a", "w2"], ["b"], kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[2, 2], group=4),
+        helper.make_node("Flatten", ["b"], ["c"]),
+        helper.make_node("Gemm", ["c", "w3"], ["y"], transB=1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "tiny",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10])],
+        [init("w1", (4, 3, 3, 3)), init("w2", (4, 1, 3, 3)), init("w3", (10, 64))],
+    )
+    path = tmp_path / "tiny.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    assert count_macs(path) == 6_912 + 576 + 640
