@@ -99,3 +99,18 @@ def test_count_macs_on_a_hand_made_graph(tmp_path):
     path = tmp_path / "tiny.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
     assert count_macs(path) == 6_912 + 576 + 640
+
+
+def test_op_rows_put_each_op_beside_its_part_of_the_gap():
+    from toolchain.measure.bench.profile import op_rows
+
+    native = {"OptMatMul": 18.0, "DepthWiseConv": 14.0, "Mul": 2.0, "Source": 0.001}
+    wasm = {"OptMatMul": 47.0, "DepthWiseConv": 4.0, "OptBinChain(Max+Min)": 1.0}
+    rows = op_rows(native, wasm)
+    assert [r["op"] for r in rows] == ["OptMatMul", "DepthWiseConv", "Mul", "OptBinChain(Max+Min)"]
+    matmul, depthwise, mul, chain = rows
+    assert matmul["gap_ms"] == 29.0
+    assert matmul["wasm_over_native"] == round(47 / 18, 3)
+    assert depthwise["gap_ms"] == -10.0
+    assert "wasm_ms" not in mul and "gap_ms" not in mul  # on one target only: no ratio, no difference
+    assert chain["native_kernel"].startswith("fused") and "native_ms" not in chain

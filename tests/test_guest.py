@@ -73,6 +73,28 @@ def test_native_cli_exit_codes(guest, dist):
     assert json.dumps(guest.input_shape[1]) in json.dumps(info)
 
 
+def test_native_profile_times_tracts_ops(guest, dist):
+    """`classify --profile N`: each op kind's ms per inference on stderr (what the bench's per-op table reads),
+    the answer on stdout unchanged; a bad count is the error contract."""
+    from toolchain.build.golden import load_goldens
+    from toolchain.core.catalog import native_cli_path
+    from toolchain.measure.bench.probes import guest_profile_line
+    from toolchain.runtimes.guest_base import image_request
+
+    cli = str(native_cli_path(guest.name, dist))
+    golden = next(g for g in load_goldens(guest, dist) if g.kind == "photo")
+    proc = subprocess.run(
+        [cli, "--profile", "2"], input=image_request(golden.image_bytes), capture_output=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stdout
+    assert json.loads(proc.stdout)["index"] == golden.tf_result["index"]
+    ops = guest_profile_line(proc.stderr)
+    assert {"OptMatMul", "DepthWiseConv"} <= set(ops) and all(ms >= 0 for ms in ops.values())
+    assert ops["OptMatMul"] > 1  # the model's 36 matmuls take milliseconds on any CPU
+    bad = subprocess.run([cli, "--profile", "many"], input=b"{}", capture_output=True, timeout=60)
+    assert bad.returncode == 1 and "--profile needs a count" in json.loads(bad.stdout)["error"]
+
+
 def test_wasm01_abi_wraps_results_and_errors(guest, dist):
     rt = make_runtime("wasm01-aot", guest, dist)
     try:

@@ -78,6 +78,16 @@ def test_the_preinitialised_module_skips_the_model_load(hosted):
     assert load_ms("preinit") < 5 < load_ms("aot")
 
 
+def test_profile_in_the_host(hosted):
+    """The wasm guest's `--profile N` under the Rust host: the per-op table of `invoke bench` for wasm."""
+    from toolchain.measure.bench.probes import guest_profile_line
+
+    proc = run_host(hosted, "aot", "--", "--profile", "1")
+    assert proc.returncode == 0, proc.stderr
+    ops = guest_profile_line(proc.stderr)
+    assert {"OptMatMul", "DepthWiseConv"} <= set(ops) and ops["OptMatMul"] > 1
+
+
 def test_preinitialisation_is_reproducible(hosted, tmp_path):
     """A second Wizer run over the same module gives the same bytes: WASI randomness has a fixed seed in the
     host's `preinit` (npm's Wizer drew a fresh hash-map seed each time, so no two snapshots matched)."""

@@ -98,3 +98,8 @@ pub fn run(tensor: &[f32]) -> Result<Vec<f32>> {
         .map_err(|e| GuestError::model(format!("model output is not f32: {e}")))?;
     Ok(values.to_vec())
 }
+
+/// Per-op timing is tract's (`classify --profile`); ONNX Runtime has its own profiler.
+pub fn profile(_tensor: &[f32], _runs: usize) -> Result<Vec<(String, f64)>> {
+    Err(GuestError::bad_request("--profile needs the tract engine; this build runs ONNX Runtime"))
+}

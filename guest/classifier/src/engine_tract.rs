@@ -3,6 +3,7 @@
 
 use crate::error::{GuestError, Result};
 use crate::model;
+use std::collections::HashMap;
 use std::io::Cursor;
 use std::sync::{Arc, OnceLock};
 use tract_onnx::prelude::*;
@@ -72,4 +73,29 @@ pub fn run(tensor: &[f32]) -> Result<Vec<f32>> {
         .to_plain_array_view::<f32>()
         .map_err(|e| GuestError::model(format!("model output is not f32: {e:#}")))?;
     Ok(view.iter().copied().collect())
+}
+
+/// Where inference time goes (`classify --profile N`, development and `invoke bench`): each op kind's wall
+/// time per inference over `runs` inferences of `tensor`, largest first. Timed around tract's own `eval` of
+/// each node, so the sum is the inference minus the plan's bookkeeping.
+pub fn profile(tensor: &[f32], runs: usize) -> Result<Vec<(String, f64)>> {
+    let plan = model()?;
+    let facts = model::facts()?;
+    let input = Tensor::from_shape(&facts.input.shape, tensor)
+        .map_err(|e| GuestError::model(format!("cannot build input tensor: {e:#}")))?;
+    let mut by_op: HashMap<String, f64> = HashMap::new();
+    for _ in 0..runs.max(1) {
+        let mut state = plan.spawn().map_err(|e| GuestError::model(format!("{e:#}")))?;
+        state
+            .run_plan_with_eval(tvec!(input.clone().into_tvalue()), |ctx, op_state, node, inputs| {
+                let t = std::time::Instant::now();
+                let out = tract_onnx::tract_core::plan::eval(ctx, op_state, node, inputs);
+                *by_op.entry(node.op().name().to_string()).or_default() += t.elapsed().as_secs_f64() * 1e3;
+                out
+            })
+            .map_err(|e| GuestError::model(format!("inference failed: {e:#}")))?;
+    }
+    let mut rows: Vec<(String, f64)> = by_op.into_iter().map(|(op, ms)| (op, ms / runs.max(1) as f64)).collect();
+    rows.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    Ok(rows)
 }

@@ -37,6 +37,9 @@ mod engine {
     pub fn run(_tensor: &[f32]) -> Result<Vec<f32>> {
         Err(GuestError::model("this build has no inference engine"))
     }
+    pub fn profile(_tensor: &[f32], _runs: usize) -> Result<Vec<(String, f64)>> {
+        Err(GuestError::model("this build has no inference engine"))
+    }
 }
 
 pub use error::{ErrorKind, GuestError, Result};
@@ -114,6 +117,13 @@ pub fn max_request_bytes() -> Result<usize> {
 /// Load and optimise the model now (otherwise it happens on the first request).
 pub fn warm_up() -> Result<()> {
     engine::warm_up()
+}
+
+/// Each op kind's wall time per inference of the request's tensor, over `runs` inferences (largest first):
+/// where a target's inference time goes, for `classify --profile N`.
+pub fn profile_request(request: &[u8], runs: usize) -> Result<Vec<(String, f64)>> {
+    let prepared = prepare_request(request, Options::default())?;
+    engine::profile(&prepared.input, runs)
 }
 
 /// The engine that runs the model in this build.

@@ -43,15 +43,24 @@ def guest_bench_line(stderr: bytes) -> dict:
     raise RuntimeError(f"no --bench line in the guest's stderr: {stderr[-300:]!r}")
 
 
-def guest_bench_in_instance(engine, module, request: bytes, runs: int) -> dict:
-    """The guest's own `classify --bench N` inside one wasm instance: load time and per-request samples."""
+def guest_profile_line(stderr: bytes) -> dict[str, float]:
+    """The guest's `--profile N` line: each op kind's ms per inference."""
+    for line in reversed(stderr.decode("utf-8", "replace").splitlines()):
+        if line.startswith("{") and '"op_ms"' in line:
+            return {op: ms for op, ms in json.loads(line)["op_ms"]}
+    raise RuntimeError(f"no --profile line in the guest's stderr: {stderr[-300:]!r}")
+
+
+def guest_bench_in_instance(engine, module, request: bytes, runs: int, mode: str = "--bench") -> dict:
+    """The guest's own `classify --bench N` (or `--profile N`) inside one wasm instance: load time and
+    per-request samples (or the per-op profile, under "op_ms")."""
     import wasmtime
 
     with tempfile.TemporaryDirectory() as tmp:
         stdin, stdout, stderr = (str(Path(tmp, n)) for n in ("in", "out", "err"))
         Path(stdin).write_bytes(request)
         wasi = wasmtime.WasiConfig()
-        wasi.argv = ["classify", "--bench", str(runs)]
+        wasi.argv = ["classify", mode, str(runs)]
         wasi.stdin_file, wasi.stdout_file, wasi.stderr_file = stdin, stdout, stderr
         store = wasmtime.Store(engine)
         store.set_wasi(wasi)
@@ -66,7 +75,10 @@ def guest_bench_in_instance(engine, module, request: bytes, runs: int) -> dict:
             start(store)
         except wasmtime.ExitTrap:
             pass
-        line = guest_bench_line(Path(stderr).read_bytes())
+        err = Path(stderr).read_bytes()
+        if mode == "--profile":
+            return {"op_ms": guest_profile_line(err)}
+        line = guest_bench_line(err)
         line["memory_bytes"] = memory.data_len(store)
         return line
 
@@ -127,6 +139,11 @@ class Probe:
         raise NotImplementedError
 
     def throughput(self, workers: int, n: int) -> float | None:
+        return None
+
+    def op_profile(self, request: bytes, runs: int) -> dict[str, float] | None:
+        """Each tract op kind's ms per inference of ``request`` where the runtime runs it (the guests' own
+        `--profile N`); None for runtimes that are not a tract guest."""
         return None
 
     def close(self) -> None:
@@ -194,6 +211,12 @@ class NativeProbe(Probe):
             lines = list(pool.map(lambda _: self.bench(n), range(workers)))
         return sum(1000 * len(x["samples_ms"]) / sum(x["samples_ms"]) for x in lines)
 
+    def op_profile(self, request, runs):
+        ms, code, out, err, rss = run_measured([str(self.artifact()), "--profile", str(runs)], request, env={})
+        if code != 0:
+            raise RuntimeError(f"{self.name} --profile failed: {out[-300:]!r}")
+        return guest_profile_line(err)
+
 
 class WasmProbe(Probe):
     """The SIMD guest in wasmtime 50, in the Rust host (`dist/hosts/wasm-host`, the wasmtime crate) as an executor
@@ -233,6 +256,15 @@ class WasmProbe(Probe):
             self.extra["warm_is"] = "one instance in wasmtime-py (epoch checks)"
         self.extra["load_ms"] = line["load_ms"]
         return line["samples_ms"]
+
+    def op_profile(self, request, runs):
+        if not self.host:
+            return guest_bench_in_instance(self.rt.engine, self.rt.module, request, runs, "--profile")["op_ms"]
+        argv = [*self._host_argv("run", "--timeout-s", "600"), "--", "--profile", str(runs)]
+        ms, code, out, err, rss = run_measured(argv, request)
+        if code != 0:
+            raise RuntimeError(f"{self.name}: wasm-host --profile failed: {out[-300:]!r} {err[-300:]!r}")
+        return guest_profile_line(err)
 
     def instance(self) -> float:
         """A fresh instance from the loaded module → result (what a warm executor pays per activation)."""

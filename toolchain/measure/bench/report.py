@@ -132,13 +132,25 @@ def tables(results: dict) -> list[tuple[str, list[str], list[list[str]]]]:
                 )
             )
     prof = results.get("profile", {})
-    if prof.get("tract_ops"):
-        ops = prof["tract_ops"]
+    if prof.get("ops", {}).get("ops"):
+        ops = prof["ops"]
         out.append(
             (
-                f"Where inference time goes: {ops['engine']}, {_f(ops['total_ms'])} ms per image",
-                ["op", "ms", "share", "kernel"],
-                [[o["op"], _f(o["ms"], 2), f"{100 * o['share']:.1f} %", o["kernel"]] for o in ops["ops"][:8]],
+                f"Where inference time goes, per op: {ops['runtimes']['native']} {_f(ops['native_total_ms'])} ms, "
+                f"{ops['runtimes']['wasm']} {_f(ops['wasm_total_ms'])} ms per image (the guests' own --profile)",
+                ["op", "native ms", "wasm ms", "wasm / native", "wasm − native ms", "native kernel", "wasm kernel"],
+                [
+                    [
+                        o["op"],
+                        _f(o.get("native_ms"), 2),
+                        _f(o.get("wasm_ms"), 2),
+                        _f(o.get("wasm_over_native"), 2),
+                        _f(o.get("gap_ms"), 2),
+                        o["native_kernel"],
+                        o["wasm_kernel"],
+                    ]
+                    for o in ops["ops"][:10]
+                ],
             )
         )
     if prof.get("guest_phases"):

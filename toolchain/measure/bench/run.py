@@ -26,7 +26,7 @@ from toolchain.core.fsutil import build_seconds, canonical_json, write_atomic
 from toolchain.measure.bench.compute import Cpu, distance_to_peak, peaks_of
 from toolchain.measure.bench.hybrid import Backends, run_dispatcher, simulate, timeline
 from toolchain.measure.bench.probes import WasmProbe, make_probe, probe_names
-from toolchain.measure.bench.profile import guest_phase_split, tract_op_profile
+from toolchain.measure.bench.profile import guest_phase_split, op_profile
 from toolchain.measure.bench.report import validate_results, write_report
 from toolchain.measure.bench.stats import Progress, spread, summarize
 from toolchain.package.manifest import tool_versions
@@ -168,7 +168,7 @@ def run_bench(cfg: ModelConfig, dist: DistLayout, settings: BenchSettings) -> di
                     throughput[name][f"{workers}_worker{'s' if workers > 1 else ''}"] = round(rps, 2)
                 progress.step(f"throughput {name} x{workers}")
         profile = {
-            "tract_ops": tract_op_profile(cfg, dist, golden.tensor),
+            "ops": op_profile(probes.get(NativeCli.name), probes.get(WasmAot.name), golden.tensor),
             "guest_phases": {
                 n: guest_phase_split(p, golden.image_bytes, golden.tensor)
                 for n, p in probes.items()

@@ -5,6 +5,8 @@
 //!   classify --info      print the model facts as JSON
 //!   classify --bench N   (development) also classify the request N more times and print
 //!                        model-load and per-request times to stderr; stdout is unchanged
+//!   classify --profile N (development) each op kind's time per inference of the request's tensor,
+//!                        over N inferences, as one JSON line on stderr; stdout is unchanged
 //!   classify serve       (native) OpenWhisk action server on port $ACTION_PORT (8080)
 //!   classify actionloop  (native) OpenWhisk actionloop protocol on stdin / fd 3
 //!
@@ -74,6 +76,7 @@ fn main() {
     let mut opts = Options::default();
     let mut show_info = false;
     let mut bench: Option<usize> = None;
+    let mut profile: Option<usize> = None;
     let mut args = std::env::args_os().skip(if one_shot_exec { usize::MAX } else { 1 });
     while let Some(arg) = args.next() {
         match arg.to_str() {
@@ -81,6 +84,12 @@ fn main() {
                 bench = args.next().and_then(|n| n.to_str().and_then(|n| n.parse().ok()));
                 if bench.is_none() {
                     fail(GuestError::bad_request("--bench needs a count"));
+                }
+            }
+            Some("--profile") => {
+                profile = args.next().and_then(|n| n.to_str().and_then(|n| n.parse().ok()));
+                if profile.is_none() {
+                    fail(GuestError::bad_request("--profile needs a count"));
                 }
             }
             Some("--debug") => opts.debug = true,
@@ -107,6 +116,15 @@ fn main() {
     };
     if let Some(n) = bench {
         run_bench(&request, opts, n);
+    }
+    if let Some(n) = profile {
+        match classifier::profile_request(&request, n) {
+            Ok(rows) => {
+                let ops: Vec<_> = rows.iter().map(|(op, ms)| serde_json::json!([op, ms])).collect();
+                eprintln!("{}", serde_json::json!({"profile_runs": n, "op_ms": ops}));
+            }
+            Err(e) => fail(e),
+        }
     }
     let result = classify_request(&request, opts);
     match result {
