@@ -78,6 +78,32 @@ def test_the_preinitialised_module_skips_the_model_load(hosted):
     assert load_ms("preinit") < 5 < load_ms("aot")
 
 
+@pytest.mark.parametrize("runtime", ["wasm-aot", "wasm-preinit-aot"])
+def test_the_hosts_modules_answer_as_the_verified_ones(hosted, runtime):
+    """The bench measures wasm warm in the Rust host, whose modules are compiled without epoch checks; `invoke
+    verify` checks the wasmtime-py ones, compiled with them. Same wasmtime, baseline and guest: on every golden the
+    two give bit-identical probabilities, so verify's result holds for the modules the bench times."""
+    from toolchain.build.golden import load_goldens
+    from toolchain.core.config import load_model_config
+    from toolchain.runtimes import make_runtime
+    from toolchain.runtimes.guest_base import image_request
+
+    cfg = load_model_config(hosted["model"])
+    rt = make_runtime(runtime, cfg, hosted["dist"])
+    module = "preinit" if rt.preinitialised else "aot"
+    assert hosted["modules"][module] == rt.host_artifact()
+    try:
+        for golden in load_goldens(cfg, hosted["dist"]):
+            request = image_request(golden.image_bytes)
+            proc = run_host(hosted, module, "--", "--debug", request=request)
+            assert proc.returncode == 0, (golden.name, proc.stdout, proc.stderr)
+            in_host = json.loads(proc.stdout)["debug"]["probabilities"]
+            verified = rt.call(request, debug=True)["debug"]["probabilities"]
+            assert in_host == verified, golden.name
+    finally:
+        rt.close()
+
+
 def test_profile_in_the_host(hosted):
     """The wasm guest's `--profile N` under the Rust host: the per-op table of `invoke bench` for wasm."""
     from toolchain.measure.bench.probes import guest_profile_line
