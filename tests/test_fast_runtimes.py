@@ -19,6 +19,7 @@ EXPECTED = [
     "wasm-jit",
     "wasm-aot",
     "wasm-preinit-aot",
+    "wasm-wasinn",
     "wasm01-aot",
     "actionloop-exec",
     "container",

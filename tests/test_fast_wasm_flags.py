@@ -18,8 +18,8 @@ WASM_VARIANTS = [name for name, v in VARIANTS.items() if v.is_wasm]
 OPT_LEVEL_OF = {v.name: v.wasm_opt_level for v in VARIANTS.values() if v.is_wasm}
 
 
-def test_the_wasm_variants_are_the_expected_three():
-    assert sorted(WASM_VARIANTS) == ["wasm-nosimd", "wasm-relaxed", "wasm-simd"]
+def test_the_wasm_variants_are_the_expected_four():
+    assert sorted(WASM_VARIANTS) == ["wasm-nosimd", "wasm-relaxed", "wasm-simd", "wasm-wasinn"]
 
 
 def test_simd_variant_flags():
@@ -70,7 +70,7 @@ def test_an_unknown_variant_is_refused():
 
 
 def test_optimisation_level_per_variant():
-    assert OPT_LEVEL_OF == {"wasm-simd": "-O3", "wasm-nosimd": "-Oz", "wasm-relaxed": "-O3"}
+    assert OPT_LEVEL_OF == {"wasm-simd": "-O3", "wasm-nosimd": "-Oz", "wasm-relaxed": "-O3", "wasm-wasinn": "-O3"}
 
 
 def test_every_wasm_variant_has_an_optimisation_level_and_only_those():

@@ -13,7 +13,7 @@ from toolchain.runtimes import make_runtime
 
 pytestmark = pytest.mark.slow
 
-GUEST_RUNTIMES = ["native-tract", "wasm-jit", "wasm-aot", "wasm-preinit-aot", "wasm01-aot"]
+GUEST_RUNTIMES = ["native-tract", "wasm-jit", "wasm-aot", "wasm-preinit-aot", "wasm-wasinn", "wasm01-aot"]
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,7 @@ def test_verify_json_is_plain_json_for_native_and_wasm_runtimes(guest, dist):
         assert type(row["decode_max_abs"]) is int
 
 
-@pytest.mark.parametrize("runtime", ["native-tract", "wasm-jit", "wasm01-aot"])
+@pytest.mark.parametrize("runtime", ["native-tract", "wasm-jit", "wasm-wasinn", "wasm01-aot"])
 def test_bad_inputs_get_the_error_contract(guest, dist, runtime):
     rt = make_runtime(runtime, guest, dist)
     try:
@@ -114,17 +114,25 @@ def test_manifest_lists_guest_artifacts(guest, dist):
     mine = [a for a in manifest["artifacts"] if a["model"] == guest.name]
     kinds = sorted(a["kind"] for a in mine)
     # cwasm: SIMD and pre-initialised SIMD for wasmtime 50, with epoch checks (wasmtime-py) and without (the Rust
-    # host); no-SIMD for 0.23
-    assert "wasm-cli" not in kinds and kinds.count("wasm-opt") == 2 and kinds.count("cwasm") == 5
+    # host); the wasi-nn module for the Rust host; no-SIMD for 0.23
+    assert "wasm-cli" not in kinds and kinds.count("wasm-opt") == 3 and kinds.count("cwasm") == 6
     assert kinds.count("native-cli") == 2 and "wasm-preinit" in kinds and "model-payload" in kinds
     # Every guest that carries the model names the model-independent base it was attached to, and the payload.
     bases = {a["sha256"] for a in manifest["artifacts"] if a["kind"] == "guest-base" and a["model"] == ""}
-    payload = next(a["sha256"] for a in mine if a["kind"] == "model-payload")
+    payloads = {a["path"].rsplit("/", 1)[1]: a for a in mine if a["kind"] == "model-payload"}
+    # the wasi-nn module carries the facts and labels only: its model runs in the host's ONNX Runtime
+    assert set(payloads) == {"model.payload", "facts.payload"} and payloads["facts.payload"]["bytes"] < 100_000
     for a in mine:
         if a["kind"] in ("native-cli", "wasm-opt", "wasm-preinit"):
-            assert a["base_sha256"] in bases and a["payload_sha256"] == payload, a["path"]
+            which = "facts.payload" if "wasinn" in a["path"] else "model.payload"
+            assert a["base_sha256"] in bases and a["payload_sha256"] == payloads[which]["sha256"], a["path"]
     cwasm = {(a["runtime_version"], tuple(a["features"])) for a in mine if a["kind"] == "cwasm"}
-    assert cwasm == {("50.0.1", ("simd128", "epoch-interruption")), ("50.0.1", ("simd128",)), ("0.23.0", ())}
+    assert cwasm == {
+        ("50.0.1", ("simd128", "epoch-interruption")),
+        ("50.0.1", ("simd128",)),
+        ("50.0.1", ("simd128", "wasi-nn")),
+        ("0.23.0", ()),
+    }
     assert {a["cpu_baseline"] for a in mine if a["kind"] == "cwasm" and a["runtime_version"] == "50.0.1"} == {
         "x86-64-v3"
     }

@@ -199,3 +199,33 @@ def test_bad_request_and_missing_module_get_the_error_contract(hosted):
     assert proc.returncode == 1 and set(json.loads(proc.stdout)) == {"error"}
     bad = subprocess.run([hosted["host"], "run", "/nonexistent.cwasm"], input=b"{}", capture_output=True, timeout=60)
     assert bad.returncode == 1 and "cannot load" in json.loads(bad.stdout)["error"]
+
+
+def test_wasinn_without_onnxruntime_or_model_is_a_clear_error(hosted, tmp_path):
+    """wasm-wasinn: the host's ONNX Runtime library or model missing or broken gives one error line, not a crash;
+    the module in a host that offers no model answers with the error contract."""
+    from toolchain.build.host import host_command
+    from toolchain.core.config import load_model_config
+    from toolchain.runtimes import make_runtime
+
+    rt = make_runtime("wasm-wasinn", load_model_config(hosted["model"]), hosted["dist"])
+    model, library = rt.host_args()[1], rt.host_args()[3]
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not an onnx file")
+    cases = {
+        "no library": (["--nn-model", model, "--ort-library", str(tmp_path / "libonnxruntime.so")], "not found"),
+        "a library that is not one": (["--nn-model", model, "--ort-library", str(broken)], "cannot load ONNX Runtime"),
+        "a broken model": (["--nn-model", str(broken), "--ort-library", library], "cannot load"),
+        "no model offered": ([], "offers no model"),
+    }
+    for case, (args, message) in cases.items():
+        proc = subprocess.run(
+            host_command(hosted["dist"], "run", rt.artifact(), *args),
+            input=hosted["request"],
+            capture_output=True,
+            timeout=120,
+        )
+        assert proc.returncode == 1, (case, proc.returncode, proc.stderr[-500:])
+        answer = json.loads(proc.stdout.decode().strip().splitlines()[-1])
+        assert set(answer) == {"error"} and message in answer["error"], (case, answer)
+        assert b"panicked" not in proc.stderr and b"Traceback" not in proc.stderr, case

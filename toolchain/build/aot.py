@@ -15,15 +15,19 @@ from toolchain.build.venvs import runtime_python
 from toolchain.core import log
 from toolchain.core.artifact import Artifact
 from toolchain.core.catalog import (
+    HOST_AOT_TARGET,
     NATIVE_TARGET,
     PREINIT_VARIANTS,
+    WASINN_VARIANT,
     AotTarget,
     DistLayout,
+    aot_target,
     aot_targets,
     cwasm_path,
     optimized_wasm_path,
     preinit_cwasm_path,
     preinit_path,
+    wasinn_cwasm_path,
 )
 from toolchain.core.config import REPO_ROOT, ModelConfig
 from toolchain.core.errors import StageError
@@ -50,6 +54,9 @@ def _jobs(cfg: ModelConfig, dist: DistLayout) -> list[tuple[AotTarget, Path, Pat
         pre = preinit_path(cfg.name, target.variant, dist)
         if target.variant in PREINIT_VARIANTS and pre.is_file():
             jobs.append((target, pre, preinit_cwasm_path(cfg.name, target, dist), f"aot-preinit-{target.name}"))
+    wasinn = optimized_wasm_path(cfg.name, WASINN_VARIANT, dist)
+    if wasinn.is_file():  # only the Rust host offers wasi-nn
+        jobs.append((aot_target(HOST_AOT_TARGET), wasinn, wasinn_cwasm_path(cfg.name, dist), "aot-wasinn"))
     return jobs
 
 
@@ -86,7 +93,11 @@ def artifacts(model: str, dist: DistLayout) -> list[Artifact]:
     found = []
     for t in aot_targets():
         snapshot = [preinit_cwasm_path(model, t, dist)] if t.variant in PREINIT_VARIANTS else []
-        paths = [cwasm_path(model, t, dist), *snapshot]
+        wasinn = [wasinn_cwasm_path(model, dist)] if t.name == HOST_AOT_TARGET else []
+        paths = [cwasm_path(model, t, dist), *snapshot, *wasinn]
+        # what the loading engine must enable: wasm SIMD, and epoch interruption where it is compiled in; and what
+        # the host must offer: wasi-nn for the wasi-nn module
+        engine = (*(("simd128",) if t.simd else ()), *(("epoch-interruption",) if t.epoch else ()))
         found += [
             Artifact(
                 p,
@@ -96,8 +107,7 @@ def artifacts(model: str, dist: DistLayout) -> list[Artifact]:
                 runtime="wasmtime",
                 runtime_version=t.version,
                 cpu_baseline=t.cpu_baseline,
-                # what the loading engine must enable: wasm SIMD, and epoch interruption where it is compiled in
-                features=(*(("simd128",) if t.simd else ()), *(("epoch-interruption",) if t.epoch else ())),
+                features=(*engine, *(("wasi-nn",) if p in wasinn else ())),
             )
             for p in paths
         ]

@@ -33,6 +33,7 @@ from toolchain.core.catalog import (
     DistLayout,
     base_native_path,
     base_optimized_wasm_path,
+    facts_payload_path,
     host_path,
     native_cli_path,
     onnxruntime_library_path,
@@ -94,6 +95,16 @@ def write_payload(cfg: ModelConfig, dist: DistLayout) -> Path:
     return dst
 
 
+def write_facts_payload(cfg: ModelConfig, dist: DistLayout) -> Path:
+    """The payload of a variant whose engine gets the model elsewhere (wasm-wasinn: the host's ONNX Runtime):
+    the same header with no model bytes."""
+    data = encode_payload(payload_header(cfg, 0), b"")
+    dst = facts_payload_path(cfg.name, dist)
+    if not (dst.is_file() and dst.read_bytes() == data):
+        write_atomic(dst, data)
+    return dst
+
+
 def attach_native(base: Path, payload: Path, dst: Path) -> Path:
     with atomic_path(dst) as tmp:
         with open(tmp, "wb") as out:
@@ -126,10 +137,11 @@ def run_wizer(dist: DistLayout, mode: str, module: Path, payload: Path, dst: Pat
 
 def attach_guests(cfg: ModelConfig, dist: DistLayout, variants: list[str] | None = None) -> list[Path]:
     """Attach the model's payload to every shipped variant's base (or the named ones): dist/guest/<model>/."""
-    payload = write_payload(cfg, dist)
+    full_payload = write_payload(cfg, dist)
     chosen = [VARIANTS[v] for v in variants] if variants else shipped_variants()
     outputs = []
     for variant in chosen:
+        payload = full_payload if variant.payload_holds_model else write_facts_payload(cfg, dist)
         uses_ort = "ort-engine" in variant.cargo_features
         if variant.is_wasm:
             base, dst = base_optimized_wasm_path(variant.name, dist), optimized_wasm_path(cfg.name, variant.name, dist)
@@ -168,8 +180,8 @@ def attach_guests(cfg: ModelConfig, dist: DistLayout, variants: list[str] | None
 
 def artifacts(model: str, dist: DistLayout) -> list[Artifact]:
     """The payload, and the optimised wasm bases with it attached (the native ones: build/guest.py)."""
-    payload = payload_path(model, dist)
-    return [Artifact(payload, "model-payload", model)] + [
+    payload, facts = payload_path(model, dist), facts_payload_path(model, dist)
+    return [Artifact(payload, "model-payload", model), Artifact(facts, "model-payload", model)] + [
         Artifact(
             optimized_wasm_path(model, v.name, dist),
             "wasm-opt",
@@ -177,7 +189,7 @@ def artifacts(model: str, dist: DistLayout) -> list[Artifact]:
             target=WASM_TARGET,
             features=v.features,
             base=base_optimized_wasm_path(v.name, dist),
-            payload=payload,
+            payload=payload if v.payload_holds_model else facts,
         )
         for v in VARIANTS.values()
         if v.is_wasm

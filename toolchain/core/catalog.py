@@ -91,6 +91,9 @@ class Variant:
     # crates built at another opt-level than ``opt_level`` (crate, level): where a size-optimised variant spends
     # its time
     crate_opt_levels: tuple[tuple[str, str], ...] = ()
+    # the model's ONNX file travels in the payload (False: the engine gets the model elsewhere, the payload
+    # carries the facts and labels only)
+    payload_holds_model: bool = True
 
     @property
     def is_wasm(self) -> bool:
@@ -146,6 +149,19 @@ VARIANTS = {
             crate_opt_levels=(("tract-linalg", "3"), ("tract-core", "s")),
         ),
         Variant(
+            "wasm-wasinn",  # WASINN_VARIANT
+            WASM_TARGET,
+            ("simd128",),
+            None,
+            "3",
+            True,
+            "inference through wasi-nn: the sandbox keeps the request parsing, decoding and preprocessing, the host's "
+            "ONNX Runtime runs the model (the module carries no model and no tract)",
+            wasm_opt_level="-O3",
+            cargo_features=("wasinn-engine",),
+            payload_holds_model=False,
+        ),
+        Variant(
             "wasm-relaxed",
             WASM_TARGET,
             ("simd128", "relaxed-simd"),
@@ -177,6 +193,19 @@ def base_wasm_path(variant: str, dist: DistLayout) -> Path:
 
 def base_optimized_wasm_path(variant: str, dist: DistLayout) -> Path:
     return dist.guest_base_dir() / f"classify-{variant.removeprefix('wasm-')}.opt.wasm"
+
+
+WASINN_VARIANT = "wasm-wasinn"  # its module imports wasi-nn: compiled for the Rust host only, never pre-initialised
+
+
+def facts_payload_path(model: str, dist: DistLayout) -> Path:
+    """The payload without the ONNX file, for variants whose engine gets the model elsewhere (wasm-wasinn)."""
+    return dist.guest_dir(model) / "facts.payload"
+
+
+def wasinn_cwasm_path(model: str, dist: DistLayout) -> Path:
+    """The wasi-nn module compiled for the Rust host (the only host that offers wasi-nn)."""
+    return dist.aot_dir(model) / f"classify-wasinn.{HOST_AOT_TARGET}.cwasm"
 
 
 def payload_path(model: str, dist: DistLayout) -> Path:

@@ -16,7 +16,7 @@ from toolchain.runtimes.onnxruntime import OnnxRuntime1T, OnnxRuntimeDefault
 from toolchain.runtimes.openwhisk import ActionloopExec, Container, NativeOrtContainer
 from toolchain.runtimes.tf import TensorFlowRuntime
 from toolchain.runtimes.tract_py import TractPython
-from toolchain.runtimes.wasm import WasmAot, WasmJit, WasmPreinitAot
+from toolchain.runtimes.wasm import WasmAot, WasmJit, WasmPreinitAot, WasmWasinn
 from toolchain.runtimes.wasm01 import Wasm01Aot
 
 REGISTRY: list[type[Runtime]] = [
@@ -28,6 +28,7 @@ REGISTRY: list[type[Runtime]] = [
     WasmJit,
     WasmAot,
     WasmPreinitAot,
+    WasmWasinn,
     Wasm01Aot,
     ActionloopExec,
     Container,

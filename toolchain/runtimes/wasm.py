@@ -6,22 +6,28 @@ does. The sandbox: no preopened directories, no environment, a memory cap and a 
 
 from __future__ import annotations
 
+import subprocess
 import tempfile
 import threading
 from pathlib import Path
 
+from toolchain.build.host import host_command
 from toolchain.core.catalog import (
     HOST_AOT_TARGET,
     NATIVE_TARGET,
     PYTHON_AOT_TARGET,
+    WASINN_VARIANT,
     AotTarget,
     aot_target,
     base_optimized_wasm_path,
     base_wasm_path,
     cwasm_path,
+    host_path,
+    onnxruntime_library_path,
     optimized_wasm_path,
     preinit_cwasm_path,
     preinit_path,
+    wasinn_cwasm_path,
 )
 from toolchain.core.errors import StageError
 from toolchain.core.isa import SIMD128
@@ -189,3 +195,48 @@ class WasmPreinitAot(WasmAot):
     name = "wasm-preinit-aot"
     description = "pre-initialised wasm guest (Wizer snapshot, SIMD), AOT .cwasm, an instance per request"
     preinitialised = True
+
+
+class WasmWasinn(GuestRuntime):
+    """The wasi-nn module in the Rust wasm host: the guest parses, decodes and preprocesses the request inside the
+    sandbox and hands its input tensor to the host's ONNX Runtime (the pinned wheel's library) over wasi-nn; a
+    fresh host process per request. Only that host offers wasi-nn (wasmtime-py cannot)."""
+
+    name = "wasm-wasinn"
+    description = "wasm guest (SIMD) inferring through wasi-nn: ONNX Runtime in the Rust host, a process per request"
+    instruction_set = None  # the model runs natively, in ONNX Runtime
+
+    def artifact(self) -> Path:
+        return wasinn_cwasm_path(self.cfg.name, self.dist)
+
+    def built_from(self) -> list[Path]:
+        return [
+            base_wasm_path(WASINN_VARIANT, self.dist),
+            base_optimized_wasm_path(WASINN_VARIANT, self.dist),
+            optimized_wasm_path(self.cfg.name, WASINN_VARIANT, self.dist),
+            self.artifact(),
+        ]
+
+    def unavailable_reason(self):
+        needed = (
+            (host_path(self.dist), "invoke host"),
+            (self.artifact(), "invoke build"),
+            (onnxruntime_library_path(self.cfg.name, self.dist), "invoke build (the native-ort guest installs it)"),
+        )
+        return next((f"{path} missing: run `{how}`" for path, how in needed if not path.is_file()), None)
+
+    def host_args(self) -> list[str]:
+        """The model the host loads into ONNX Runtime and the library it loads it with."""
+        return [
+            "--nn-model",
+            str(self.dist.onnx(self.cfg.name)),
+            "--ort-library",
+            str(onnxruntime_library_path(self.cfg.name, self.dist)),
+        ]
+
+    def call(self, request: bytes, debug: bool = False) -> dict:
+        argv = host_command(self.dist, "run", self.artifact(), *self.host_args(), "--timeout-s", str(int(DEADLINE_S)))
+        proc = subprocess.run(
+            [*argv, "--", *(["--debug"] if debug else [])], input=request, capture_output=True, timeout=DEADLINE_S + 30
+        )
+        return parse_cli_answer(proc.returncode, proc.stdout, proc.stderr, self.name)

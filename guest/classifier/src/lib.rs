@@ -17,18 +17,26 @@ mod request;
 mod wasi_shim;
 
 // The inference engine is a cargo feature: tract (default; the static binary and the wasm guest) or
-// ONNX Runtime (`native-ort`). With neither (the fuzz targets) everything up to inference is built.
-#[cfg(all(feature = "tract-engine", feature = "ort-engine"))]
-compile_error!("choose one engine: features `tract-engine` (default) and `ort-engine` exclude each other");
+// ONNX Runtime (`native-ort`) or wasi-nn (`wasm-wasinn`). With none (the fuzz targets) everything up to inference is built.
+#[cfg(any(
+    all(feature = "tract-engine", feature = "ort-engine"),
+    all(feature = "tract-engine", feature = "wasinn-engine"),
+    all(feature = "ort-engine", feature = "wasinn-engine")
+))]
+compile_error!("choose one engine: features `tract-engine` (default), `ort-engine` and `wasinn-engine` exclude each other");
 #[cfg(feature = "ort-engine")]
 pub mod engine_ort;
 #[cfg(feature = "tract-engine")]
 mod engine_tract;
+#[cfg(feature = "wasinn-engine")]
+mod engine_wasinn;
 #[cfg(feature = "ort-engine")]
 use engine_ort as engine;
 #[cfg(feature = "tract-engine")]
 use engine_tract as engine;
-#[cfg(not(any(feature = "tract-engine", feature = "ort-engine")))]
+#[cfg(feature = "wasinn-engine")]
+use engine_wasinn as engine;
+#[cfg(not(any(feature = "tract-engine", feature = "ort-engine", feature = "wasinn-engine")))]
 mod engine {
     use crate::{GuestError, Result};
     pub fn warm_up() -> Result<()> {
@@ -129,6 +137,8 @@ pub fn profile_request(request: &[u8], runs: usize) -> Result<Vec<(String, f64)>
 /// The engine that runs the model in this build.
 pub const ENGINE: &str = if cfg!(feature = "ort-engine") {
     "onnxruntime"
+} else if cfg!(feature = "wasinn-engine") {
+    "wasi-nn (ONNX Runtime in the host)"
 } else if cfg!(feature = "tract-engine") {
     "tract"
 } else {

@@ -23,6 +23,8 @@
 //! OPTIONS: --simd  --epoch  --target TRIPLE --cpu-flag FLAG (repeatable; the .cwasm's declared CPU baseline: the
 //!          AOT stage's arguments, toolchain/core/catalog.py AotTarget.worker_args)
 //!          --memory-mb N (default 512)  --timeout-s N (default 60)  --phases (timings on stderr)
+//!          --nn-model MODEL.onnx --ort-library libonnxruntime.so: offer the model to the guest over wasi-nn
+//!          (`wasi_ephemeral_nn`, loaded by name "model"), in ONNX Runtime from that library (src/nn.rs)
 //!
 //! MODULE is a .cwasm (deserialized; compiled by wasmtime 50 with the same settings) or a .wasm
 //! (compiled here, JIT). The engine settings a .cwasm records come from toolchain/core/wasmtime_engine.json,
@@ -35,6 +37,8 @@ use wasmtime_wasi::p1::{self, WasiP1Ctx};
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
 use wasmtime_wizer::Wizer;
+
+mod nn;
 
 const TICK: Duration = Duration::from_millis(100);
 const OUTPUT_CAP: usize = 64 << 20;
@@ -50,11 +54,14 @@ struct Options {
     phases: bool,
     guest_args: Vec<String>,
     count: usize,
+    nn_model: Option<String>,
+    ort_library: Option<String>,
 }
 
 struct Host {
     wasi: WasiP1Ctx,
     limits: StoreLimits,
+    nn: wasmtime_wasi_nn::witx::WasiNnCtx,
 }
 
 struct Outcome {
@@ -64,7 +71,7 @@ struct Outcome {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: wasm-host run MODULE [--simd] [--cpu-flag F]... [--memory-mb N] [--timeout-s N] [--phases] [-- ARGS...] < request");
+    eprintln!("usage: wasm-host run MODULE [--simd] [--cpu-flag F]... [--memory-mb N] [--timeout-s N] [--phases] [--nn-model M --ort-library L] [-- ARGS...] < request");
     eprintln!("       wasm-host bench MODULE N [same options] < request");
     eprintln!("       wasm-host attach|preinit MODULE.wasm PAYLOAD OUT.wasm");
     std::process::exit(2);
@@ -89,6 +96,8 @@ fn parse(args: &[String], bench: bool) -> Options {
         phases: false,
         guest_args: vec![],
         count,
+        nn_model: None,
+        ort_library: None,
     };
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -99,6 +108,8 @@ fn parse(args: &[String], bench: bool) -> Options {
             "--cpu-flag" => o.cpu_flags.push(it.next().cloned().unwrap_or_else(|| usage())),
             "--memory-mb" => o.memory_mb = it.next().and_then(|v| v.parse().ok()).unwrap_or_else(|| usage()),
             "--timeout-s" => o.timeout_s = it.next().and_then(|v| v.parse().ok()).unwrap_or_else(|| usage()),
+            "--nn-model" => o.nn_model = Some(it.next().cloned().unwrap_or_else(|| usage())),
+            "--ort-library" => o.ort_library = Some(it.next().cloned().unwrap_or_else(|| usage())),
             "--" => o.guest_args = it.by_ref().cloned().collect(),
             _ => usage(),
         }
@@ -164,7 +175,13 @@ fn load(engine: &Engine, path: &str) -> wasmtime::Result<Module> {
 }
 
 /// One fresh instance: WASI with only stdin/stdout/stderr and argv, capped memory, a deadline.
-fn run_instance(engine: &Engine, module: &Module, o: &Options, request: &[u8]) -> wasmtime::Result<Outcome> {
+fn run_instance(
+    engine: &Engine,
+    module: &Module,
+    o: &Options,
+    graph: Option<&wasmtime_wasi_nn::Graph>,
+    request: &[u8],
+) -> wasmtime::Result<Outcome> {
     let stdout = MemoryOutputPipe::new(OUTPUT_CAP);
     let stderr = MemoryOutputPipe::new(OUTPUT_CAP);
     let mut argv = vec!["classify".to_string()];
@@ -176,7 +193,7 @@ fn run_instance(engine: &Engine, module: &Module, o: &Options, request: &[u8]) -
         .stderr(stderr.clone())
         .build_p1();
     let limits = StoreLimitsBuilder::new().memory_size(o.memory_mb << 20).build();
-    let mut store = Store::new(engine, Host { wasi, limits });
+    let mut store = Store::new(engine, Host { wasi, limits, nn: nn::context(graph) });
     store.limiter(|h| &mut h.limits);
     let _watchdog = if o.epoch {
         let ticks = (o.timeout_s * 1000).div_ceil(TICK.as_millis() as u64);
@@ -187,6 +204,7 @@ fn run_instance(engine: &Engine, module: &Module, o: &Options, request: &[u8]) -
     };
     let mut linker: Linker<Host> = Linker::new(engine);
     p1::add_to_linker_sync(&mut linker, |h| &mut h.wasi)?;
+    wasmtime_wasi_nn::witx::add_to_linker(&mut linker, |h: &mut Host| &mut h.nn)?;
     let instance = linker.instantiate(&mut store, module)?;
     let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
     let code = match start.call(&mut store, ()) {
@@ -294,6 +312,8 @@ fn snapshot(init_func: &str, input: &str, payload: &str, output: &str) -> wasmti
         async |store: &mut Store<WasiP1Ctx>, module: &Module| {
             let mut linker = Linker::new(store.engine());
             p1::add_to_linker_async(&mut linker, |cx| cx)?;
+            // the wasi-nn module imports `wasi_ephemeral_nn`; attaching its facts never calls it
+            linker.define_unknown_imports_as_traps(module)?;
             linker.instantiate_async(store, module).await
         },
     ))?;
@@ -335,12 +355,19 @@ fn main() {
     let module = load(&engine, &o.module)
         .unwrap_or_else(|e| fail(&format!("cannot load {}: {e}; rebuild it with `invoke aot`", o.module)));
     let load_ms = ms(t.elapsed());
+    let t = Instant::now();
+    let graph = match (&o.nn_model, &o.ort_library) {
+        (Some(model), Some(library)) => Some(nn::load_graph(model, library).unwrap_or_else(|e| fail(&e))),
+        (None, None) => None,
+        _ => fail("--nn-model and --ort-library go together"),
+    };
+    let nn_load_ms = ms(t.elapsed());
 
     if bench {
         let mut samples = Vec::with_capacity(o.count);
         for _ in 0..o.count {
             let t = Instant::now();
-            let out = run_instance(&engine, &module, &o, &request)
+            let out = run_instance(&engine, &module, &o, graph.as_ref(), &request)
                 .unwrap_or_else(|e| fail(&format!("instantiation failed: {e}")));
             if out.code != 0 {
                 fail(&format!("the guest failed: {}", String::from_utf8_lossy(&out.stdout)));
@@ -355,17 +382,20 @@ fn main() {
     }
 
     let t = Instant::now();
-    let out = run_instance(&engine, &module, &o, &request)
+    let out = run_instance(&engine, &module, &o, graph.as_ref(), &request)
         .unwrap_or_else(|e| fail(&format!("instantiation failed: {e}")));
     let run_ms = ms(t.elapsed());
     let _ = std::io::stdout().write_all(&out.stdout);
     let _ = std::io::stderr().write_all(&out.stderr);
     if o.phases {
+        let mut phases = serde_json::json!({"engine": engine_ms, "load_module": load_ms, "instantiate_and_run": run_ms,
+                                            "total_in_process": ms(process_start.elapsed())});
+        if graph.is_some() {
+            phases["load_nn_model"] = serde_json::json!(nn_load_ms);
+        }
         eprintln!(
             "{}",
-            serde_json::json!({"host_phases_ms": {"engine": engine_ms, "load_module": load_ms,
-                                                  "instantiate_and_run": run_ms,
-                                                  "total_in_process": ms(process_start.elapsed())}})
+            serde_json::json!({"host_phases_ms": phases})
         );
     }
     let _ = std::io::stdout().flush();

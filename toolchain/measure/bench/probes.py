@@ -32,7 +32,7 @@ from toolchain.runtimes.onnxruntime import OnnxRuntime1T, OnnxRuntimeDefault
 from toolchain.runtimes.openwhisk import ActionloopExec, Container, NativeOrtContainer
 from toolchain.runtimes.tf import TensorFlowRuntime
 from toolchain.runtimes.tract_py import TractPython
-from toolchain.runtimes.wasm import WasmAot, WasmJit, WasmPreinitAot
+from toolchain.runtimes.wasm import WasmAot, WasmJit, WasmPreinitAot, WasmWasinn
 from toolchain.runtimes.wasm01 import Wasm01Aot
 
 
@@ -313,6 +313,48 @@ class WasmProbe(Probe):
         self.rt.close()
 
 
+class WasinnProbe(Probe):
+    """The wasi-nn module in the Rust host: warm inside one instance (the guest's `--bench N`; the host loaded the
+    model into ONNX Runtime once), cold = a new host process → first result, with the host's phases."""
+
+    cold_is = "new wasm-host process (Rust, wasmtime 50, ONNX Runtime over wasi-nn) → first result"
+    rt: WasmWasinn
+
+    def _argv(self, mode: str, *extra: str) -> list[str]:
+        return host_command(self.dist, mode, self.rt.artifact(), *self.rt.host_args(), *extra)
+
+    def bench(self, n: int) -> dict:
+        argv = [*self._argv("run", "--timeout-s", "600"), "--", "--bench", str(n)]
+        ms, code, out, err, rss = run_measured(argv, self.request)
+        if code != 0:
+            raise RuntimeError(f"{self.name}: wasm-host warm run failed: {out[-300:]!r} {err[-300:]!r}")
+        self._rss(rss)
+        return guest_bench_line(err)
+
+    def warm(self, n):
+        line = self.bench(n)
+        self.extra["load_ms"] = line["load_ms"]
+        self.extra["warm_is"] = "one instance in the Rust wasm-host, inference in its ONNX Runtime session"
+        return line["samples_ms"]
+
+    def cold(self):
+        ms, code, out, err, rss = run_measured([*self._argv("run"), "--phases"], self.request)
+        if code != 0:
+            raise RuntimeError(f"{self.name} cold run failed: {out[-300:]!r} {err[-300:]!r}")
+        self._rss(rss)
+        phases = next(
+            json.loads(line)["host_phases_ms"]
+            for line in reversed(err.decode().splitlines())
+            if line.startswith('{"host_phases_ms"')
+        )
+        return ms, phases
+
+    def throughput(self, workers, n):
+        with ThreadPoolExecutor(workers) as pool:
+            lines = list(pool.map(lambda _: self.bench(n), range(workers)))
+        return sum(1000 * len(x["samples_ms"]) / sum(x["samples_ms"]) for x in lines)
+
+
 class Wasm01Probe(Probe):
     """The wasm:0.1 zip's module under wasmtime 0.23 with the executor's call sequence: every activation is a
     fresh instance that loads the model, so its "warm" latency is a whole activation."""
@@ -449,6 +491,7 @@ PROBE_OF: dict[type[Runtime], type[Probe]] = {
     WasmJit: WasmProbe,
     WasmAot: WasmProbe,
     WasmPreinitAot: WasmProbe,
+    WasmWasinn: WasinnProbe,
     Wasm01Aot: Wasm01Probe,
     ActionloopExec: ExecProbe,
     Container: ContainerProbe,

@@ -35,7 +35,7 @@ from toolchain.runtimes.guest_base import image_request
 from toolchain.runtimes.native_cli import NativeCli
 from toolchain.runtimes.onnxruntime import OnnxRuntime1T
 from toolchain.runtimes.openwhisk import Container, NativeOrtContainer
-from toolchain.runtimes.wasm import WasmAot, WasmJit, WasmPreinitAot
+from toolchain.runtimes.wasm import WasmAot, WasmJit, WasmPreinitAot, WasmWasinn
 from toolchain.runtimes.wasm01 import Wasm01Aot
 
 SCHEMA_VERSION = 1
@@ -43,8 +43,8 @@ PHOTO = "chelsea.png"
 NOISY_SPREAD = 0.25
 WASM_MODES = {
     "jit": (WasmJit.name,),
-    "aot": (WasmAot.name, WasmPreinitAot.name, Wasm01Aot.name),
-    "all": (WasmJit.name, WasmAot.name, WasmPreinitAot.name, Wasm01Aot.name),
+    "aot": (WasmAot.name, WasmPreinitAot.name, WasmWasinn.name, Wasm01Aot.name),
+    "all": (WasmJit.name, WasmAot.name, WasmPreinitAot.name, WasmWasinn.name, Wasm01Aot.name),
 }
 
 
@@ -257,6 +257,8 @@ def ratios(rt: dict) -> dict:
         "native_over_onnxruntime_1t": (warm(NativeCli.name), warm(OnnxRuntime1T.name)),
         "container_over_onnxruntime_1t": (warm(Container.name), warm(OnnxRuntime1T.name)),
         "native_ort_over_onnxruntime_1t": (warm(NativeOrtContainer.name), warm(OnnxRuntime1T.name)),
+        "wasinn_over_native_ort": (warm(WasmWasinn.name), warm(NativeOrtContainer.name)),
+        "wasinn_over_wasm_aot": (warm(WasmWasinn.name), warm(WasmAot.name)),
         "wasm_aot_cold_over_wasm_warm": (cold(WasmAot.name), warm(WasmAot.name)),
         "native_cold_over_native_warm": (cold(NativeCli.name), warm(NativeCli.name)),
         "container_cold_over_wasm01_cold": (cold(Container.name), cold(Wasm01Aot.name)),
