@@ -36,7 +36,7 @@ def test_verify_json_is_plain_json_for_native_and_wasm_runtimes(guest, dist):
     import os
     import sys
 
-    runtimes = ["native-tract", "wasm-aot", "wasm01-aot"]
+    runtimes = ["native-tract", "wasm-aot"]  # one native, one wasm: the JSON path is the same for every runtime
     cmd = [sys.executable, "-m", "invoke", "verify", "--json", *(a for r in runtimes for a in ("--runtime", r))]
     res = subprocess.run(
         cmd, cwd=REPO_ROOT, env={**os.environ, "MIB_DIST": str(dist.root)}, capture_output=True, text=True, timeout=900

@@ -39,8 +39,6 @@ fn try_load_graph(onnx: &str, library: &str) -> Result<Graph, String> {
     let environment = ort::init_from(library);
     let threads = ort::environment::GlobalThreadPoolOptions::default()
         .with_intra_threads(1)
-        .and_then(|t| t.with_inter_threads(1))
-        .and_then(|t| t.with_spin_control(false))
         .map_err(|e| format!("ONNX Runtime thread pool: {e}"))?;
     environment
         .with_global_thread_pool(threads)
