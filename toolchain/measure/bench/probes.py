@@ -93,6 +93,19 @@ def worker_cold_start(target_name: str, module: Path, request: bytes) -> tuple[f
     return ms, json.loads(out.splitlines()[-1]), rss
 
 
+def host_cold_start(argv: list[str], request: bytes, who: str) -> tuple[float, dict, int]:
+    """A new Rust wasm-host process (`run … --phases`) → first result: (ms, the host's phases, peak RSS KiB)."""
+    ms, code, out, err, rss = run_measured(argv, request)
+    if code != 0:
+        raise RuntimeError(f"{who} cold run failed: {out[-300:]!r} {err[-300:]!r}")
+    phases = next(
+        json.loads(line)["host_phases_ms"]
+        for line in reversed(err.decode().splitlines())
+        if line.startswith('{"host_phases_ms"')
+    )
+    return ms, phases, rss
+
+
 def parallel_rps(calls: list, n: int) -> float:
     """Requests per second with each of ``calls`` (one per worker) made ``n`` times concurrently."""
     with ThreadPoolExecutor(len(calls)) as pool:
@@ -279,15 +292,8 @@ class WasmProbe(Probe):
 
     def cold(self):
         if self.host:
-            ms, code, out, err, rss = run_measured([*self._host_argv("run"), "--phases"], self.request)
-            if code != 0:
-                raise RuntimeError(f"{self.name} cold run failed: {out[-300:]!r} {err[-300:]!r}")
+            ms, phases, rss = host_cold_start([*self._host_argv("run"), "--phases"], self.request, self.name)
             self._rss(rss)
-            phases = next(
-                json.loads(line)["host_phases_ms"]
-                for line in reversed(err.decode().splitlines())
-                if line.startswith('{"host_phases_ms"')
-            )
             return ms, phases
         return self._cold_python()
 
@@ -338,15 +344,8 @@ class WasinnProbe(Probe):
         return line["samples_ms"]
 
     def cold(self):
-        ms, code, out, err, rss = run_measured([*self._argv("run"), "--phases"], self.request)
-        if code != 0:
-            raise RuntimeError(f"{self.name} cold run failed: {out[-300:]!r} {err[-300:]!r}")
+        ms, phases, rss = host_cold_start([*self._argv("run"), "--phases"], self.request, self.name)
         self._rss(rss)
-        phases = next(
-            json.loads(line)["host_phases_ms"]
-            for line in reversed(err.decode().splitlines())
-            if line.startswith('{"host_phases_ms"')
-        )
         return ms, phases
 
     def throughput(self, workers, n):
