@@ -21,6 +21,7 @@ RUNTIMES = (
     "native-tract",
     "wasm-aot",
     "wasm-preinit-aot",
+    "wasm-wasinn",
     "wasm01-aot",
     "actionloop-exec",
     "container",
@@ -59,6 +60,7 @@ def test_results_validate_and_hold_every_requested_runtime(bench):
     assert "Distance to the machine's limit" in (out / "report.md").read_text()
     assert {"wasm_aot_over_native", "native_over_onnxruntime_1t"} <= set(on_disk["ratios"])
     hybrid = on_disk["hybrid"]
+    assert {"wasm-preinit-aot", "wasm-wasinn", "wasm01-aot"} <= set(hybrid["simulations"])
     assert hybrid["dispatcher"]["failed"] == 0
     assert sum(hybrid["dispatcher"]["served_by"].values()) == hybrid["dispatcher"]["requests"]
 
