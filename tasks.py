@@ -173,7 +173,7 @@ def classify(c, image, model=DEFAULT_MODEL, runtime=OnnxRuntime1T.name):
 @task(
     help={
         **MODEL_HELP,
-        "all": "every runtime (default): TF, ONNX Runtime, tract, wasm JIT + AOT, wasm:0.1, exec, container",
+        "all": "every runtime (default): TF, ONNX Runtime, tract, wasm JIT + AOT, wasm through wasi-nn, wasm:0.1, exec, container",
         "jit": "of the wasm runtimes only the JIT one (the original benchmark's --jit)",
         "aot": "of the wasm runtimes only the AOT ones (the original benchmark's --aot)",
         "runs": "warm samples per runtime (default 30; --quick: 6)",
