@@ -234,8 +234,12 @@ class WasmWasinn(GuestRuntime):
             str(onnxruntime_library_path(self.cfg.name, self.dist)),
         ]
 
+    def host_argv(self, mode: str, *extra: str) -> list[str]:
+        """`wasm-host MODE` for this module with its model offered over wasi-nn (``extra``: host options)."""
+        return host_command(self.dist, mode, self.artifact(), *self.host_args(), *extra)
+
     def call(self, request: bytes, debug: bool = False) -> dict:
-        argv = host_command(self.dist, "run", self.artifact(), *self.host_args(), "--timeout-s", str(int(DEADLINE_S)))
+        argv = self.host_argv("run", "--timeout-s", str(int(DEADLINE_S)))
         proc = subprocess.run(
             [*argv, "--", *(["--debug"] if debug else [])], input=request, capture_output=True, timeout=DEADLINE_S + 30
         )

@@ -78,10 +78,15 @@ def core_peak(isa: InstructionSet, cpu: Cpu) -> Peak:
     return Peak(isa, macs_per_cycle, round(cpu.mhz * macs_per_cycle / 1e3, 1), ", ".join(notes))
 
 
+def peak_for(isa: InstructionSet | None, cpu: Cpu) -> Peak:
+    """The core peak for a runtime's instruction set (None: the widest FMA this CPU has)."""
+    return core_peak(isa or native_instruction_set(cpu.flags), cpu)
+
+
 def distance_to_peak(macs: int, warm_median_ms: float, isa: InstructionSet | None, cpu: Cpu) -> dict:
     """One runtime's row: GMAC/s at its warm median (the whole request: decoding and preprocessing, 1-3 % of it
     for the guests, are included) and the share of one core's peak for its instruction set."""
-    peak = core_peak(isa or native_instruction_set(cpu.flags), cpu)
+    peak = peak_for(isa, cpu)
     gmacs = macs / (warm_median_ms / 1e3) / 1e9
     return {
         "instruction_set": peak.instruction_set.name,
@@ -95,7 +100,7 @@ def peaks_of(isas: list[InstructionSet | None], cpu: Cpu) -> dict[str, dict]:
     """The peaks the report's rows refer to, each with its derivation."""
     out = {}
     for isa in isas:
-        p = core_peak(isa or native_instruction_set(cpu.flags), cpu)
+        p = peak_for(isa, cpu)
         out[p.instruction_set.name] = {
             "macs_per_cycle": p.macs_per_cycle,
             "gmac_per_s": p.gmacs,

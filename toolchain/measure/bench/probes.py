@@ -93,17 +93,31 @@ def worker_cold_start(target_name: str, module: Path, request: bytes) -> tuple[f
     return ms, json.loads(out.splitlines()[-1]), rss
 
 
-def host_cold_start(argv: list[str], request: bytes, who: str) -> tuple[float, dict, int]:
-    """A new Rust wasm-host process (`run … --phases`) → first result: (ms, the host's phases, peak RSS KiB)."""
+def run_in_host(argv: list[str], request: bytes, who: str, what: str) -> tuple[float, bytes, int]:
+    """One Rust wasm-host process that must succeed: (ms, its stderr, where the guest's --bench/--profile line
+    and the host's phases are, peak RSS KiB)."""
     ms, code, out, err, rss = run_measured(argv, request)
     if code != 0:
-        raise RuntimeError(f"{who} cold run failed: {out[-300:]!r} {err[-300:]!r}")
+        raise RuntimeError(f"{who}: wasm-host {what} failed: {out[-300:]!r} {err[-300:]!r}")
+    return ms, err, rss
+
+
+def host_cold_start(argv: list[str], request: bytes, who: str) -> tuple[float, dict, int]:
+    """A new Rust wasm-host process (`run … --phases`) → first result: (ms, the host's phases, peak RSS KiB)."""
+    ms, err, rss = run_in_host(argv, request, who, "cold run")
     phases = next(
         json.loads(line)["host_phases_ms"]
         for line in reversed(err.decode().splitlines())
         if line.startswith('{"host_phases_ms"')
     )
     return ms, phases, rss
+
+
+def bench_rps(bench, workers: int, n: int) -> float:
+    """Requests per second of ``workers`` concurrent `--bench n` processes (``bench(n)`` → the guest's line)."""
+    with ThreadPoolExecutor(workers) as pool:
+        lines = list(pool.map(lambda _: bench(n), range(workers)))
+    return sum(1000 * len(x["samples_ms"]) / sum(x["samples_ms"]) for x in lines)
 
 
 def parallel_rps(calls: list, n: int) -> float:
@@ -220,9 +234,7 @@ class NativeProbe(Probe):
         return ms, {}
 
     def throughput(self, workers, n):
-        with ThreadPoolExecutor(workers) as pool:
-            lines = list(pool.map(lambda _: self.bench(n), range(workers)))
-        return sum(1000 * len(x["samples_ms"]) / sum(x["samples_ms"]) for x in lines)
+        return bench_rps(self.bench, workers, n)
 
     def op_profile(self, request, runs):
         ms, code, out, err, rss = run_measured([str(self.artifact()), "--profile", str(runs)], request, env={})
@@ -258,10 +270,7 @@ class WasmProbe(Probe):
     def warm(self, n):
         if self.host:
             argv = [*self._host_argv("run", "--timeout-s", "600"), "--", "--bench", str(n)]
-            ms, code, out, err, rss = run_measured(argv, self.request)
-            if code != 0:
-                raise RuntimeError(f"{self.name}: wasm-host warm run failed: {out[-300:]!r} {err[-300:]!r}")
-            line = guest_bench_line(err)
+            line = guest_bench_line(run_in_host(argv, self.request, self.name, "warm run")[1])
             self.extra["warm_is"] = "one instance in the Rust wasm-host (no epoch checks: a watchdog bounds it)"
         else:
             line = guest_bench_in_instance(self.rt.engine, self.rt.module, self.request, n)
@@ -274,10 +283,7 @@ class WasmProbe(Probe):
         if not self.host:
             return guest_bench_in_instance(self.rt.engine, self.rt.module, request, runs, "--profile")["op_ms"]
         argv = [*self._host_argv("run", "--timeout-s", "600"), "--", "--profile", str(runs)]
-        ms, code, out, err, rss = run_measured(argv, request)
-        if code != 0:
-            raise RuntimeError(f"{self.name}: wasm-host --profile failed: {out[-300:]!r} {err[-300:]!r}")
-        return guest_profile_line(err)
+        return guest_profile_line(run_in_host(argv, request, self.name, "--profile")[1])
 
     def instance(self) -> float:
         """A fresh instance from the loaded module → result (what a warm executor pays per activation)."""
@@ -326,14 +332,9 @@ class WasinnProbe(Probe):
     cold_is = "new wasm-host process (Rust, wasmtime 50, ONNX Runtime over wasi-nn) → first result"
     rt: WasmWasinn
 
-    def _argv(self, mode: str, *extra: str) -> list[str]:
-        return host_command(self.dist, mode, self.rt.artifact(), *self.rt.host_args(), *extra)
-
     def bench(self, n: int) -> dict:
-        argv = [*self._argv("run", "--timeout-s", "600"), "--", "--bench", str(n)]
-        ms, code, out, err, rss = run_measured(argv, self.request)
-        if code != 0:
-            raise RuntimeError(f"{self.name}: wasm-host warm run failed: {out[-300:]!r} {err[-300:]!r}")
+        argv = [*self.rt.host_argv("run", "--timeout-s", "600"), "--", "--bench", str(n)]
+        ms, err, rss = run_in_host(argv, self.request, self.name, "warm run")
         self._rss(rss)
         return guest_bench_line(err)
 
@@ -344,14 +345,12 @@ class WasinnProbe(Probe):
         return line["samples_ms"]
 
     def cold(self):
-        ms, phases, rss = host_cold_start([*self._argv("run"), "--phases"], self.request, self.name)
+        ms, phases, rss = host_cold_start([*self.rt.host_argv("run"), "--phases"], self.request, self.name)
         self._rss(rss)
         return ms, phases
 
     def throughput(self, workers, n):
-        with ThreadPoolExecutor(workers) as pool:
-            lines = list(pool.map(lambda _: self.bench(n), range(workers)))
-        return sum(1000 * len(x["samples_ms"]) / sum(x["samples_ms"]) for x in lines)
+        return bench_rps(self.bench, workers, n)
 
 
 class Wasm01Probe(Probe):

@@ -207,7 +207,7 @@ def run_bench(cfg: ModelConfig, dist: DistLayout, settings: BenchSettings) -> di
         runtimes[name] = entry
 
     macs, cpu = count_macs(dist.onnx(cfg.name)), Cpu.here()
-    isas = {name: make_runtime(name, cfg, dist).instruction_set for name in runtimes}
+    isas = {name: probes[name].rt.instruction_set for name in runtimes}
     for name, entry in runtimes.items():
         entry["compute"] = distance_to_peak(macs, entry["warm_ms"]["median"], isas[name], cpu)
 
