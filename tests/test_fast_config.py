@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import pytest
 
-from toolchain.core.config import DEFAULT_MODEL, MODELS_DIR, RESIZE_FILTERS, load_model_config
+from toolchain.core.config import DEFAULT_MODEL, MODELS_DIR, REPO_ROOT, load_model_config
 from toolchain.core.errors import ConfigError
+from toolchain.core.resize import RESIZE_FILTERS
 
 GOOD_PATH = MODELS_DIR / f"{DEFAULT_MODEL}.toml"
 GOOD = GOOD_PATH.read_text(encoding="utf-8")
@@ -62,7 +64,7 @@ def test_an_unedited_copy_loads_like_the_original(write):
     "text",
     [
         GOOD.replace("[tolerance]", "[tolerance", 1),
-        GOOD.replace('resize = "bilinear"', 'resize = "bilinear', 1),
+        GOOD.replace('resize = "tf2-bilinear"', 'resize = "tf2-bilinear', 1),
         GOOD + "\nshape = [1, 2]\n[input]\n",  # a table defined twice
         "not = toml = at all",
     ],
@@ -100,7 +102,7 @@ def test_a_missing_section_is_named(write, section):
         ("softmax = true", "[output]"),
         ('file = "imagenet_1001_labels.txt"', "[labels]"),
         ("central_crop = 0.875\n", "[preprocess]"),
-        ('resize = "bilinear"', "[preprocess]"),
+        ('resize = "tf2-bilinear"', "[preprocess]"),
         ('name = "mobilenet_v2_1.4_224"\n', "[model]"),
     ],
 )
@@ -145,9 +147,9 @@ def test_central_crops_in_0_1_are_accepted(write, crop, value):
 # --- resize ---------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("resize", ['"nearest"', '"Bilinear"', '"bicubic"', '""'])
+@pytest.mark.parametrize("resize", ['"nearest"', '"Bilinear"', '"bicubic"', '"tf2-area"', '""'])
 def test_an_unknown_resize_is_refused_with_the_supported_list(write, resize):
-    path = write(edited('resize = "bilinear"', f"resize = {resize}"))
+    path = write(edited('resize = "tf2-bilinear"', f"resize = {resize}"))
     err = refused(path)
     assert err.message == (
         f"{path} [preprocess]: resize {resize.strip(chr(34))!r} is not supported "
@@ -155,8 +157,25 @@ def test_an_unknown_resize_is_refused_with_the_supported_list(write, resize):
     )
 
 
-def test_bilinear_is_the_only_resize():
-    assert RESIZE_FILTERS == ("bilinear",)
+def test_the_resize_filters_name_their_library():
+    assert list(RESIZE_FILTERS) == ["tf2-bilinear", "tf1-bilinear", "pil-nearest", "pil-bilinear", "pil-bicubic"]
+    assert {f.name.split("-")[0] for f in RESIZE_FILTERS.values()} == {"tf2", "tf1", "pil"}
+    assert all(f.library in ("tensorflow", "pillow") for f in RESIZE_FILTERS.values())
+
+
+@pytest.mark.parametrize("name", ["tf2-bilinear", "tf1-bilinear", "pil-nearest", "pil-bilinear", "pil-bicubic"])
+def test_every_resize_filter_is_accepted(write, name):
+    assert load_model_config(write(edited('resize = "tf2-bilinear"', f'resize = "{name}"'))).resize == name
+
+
+def test_the_old_name_bilinear_still_means_tensorflow_2s_kernel(write):
+    assert load_model_config(write(edited('resize = "tf2-bilinear"', 'resize = "bilinear"'))).resize == "tf2-bilinear"
+
+
+def test_the_guest_accepts_exactly_the_configs_filters():
+    """The filter names live in toolchain/core/resize.py and in the guest's `Resize` enum: they must agree."""
+    source = (REPO_ROOT / "guest/classifier/src/resize.rs").read_text()
+    assert re.findall(r'#\[serde\(rename = "([a-z0-9-]+)"\)\]', source) == list(RESIZE_FILTERS)
 
 
 # --- other validation -------------------------------------------------------------------------------------------------

@@ -5,7 +5,8 @@ import pytest
 from PIL import Image
 
 from toolchain.core.errors import InputError
-from toolchain.core.preprocess import central_crop_box, decode_rgb8, resize_bilinear, rgb8_to_tensor, softmax, top_k
+from toolchain.core.preprocess import central_crop_box, decode_rgb8, rgb8_to_tensor, softmax, top_k
+from toolchain.core.resize import RESIZE_FILTERS
 
 
 def png(arr):
@@ -20,15 +21,30 @@ def test_central_crop_matches_tf_formula():
     assert central_crop_box(5, 7, 1.0) == (0, 0, 5, 7)
 
 
-def test_resize_identity_is_exact():
+@pytest.mark.parametrize("name", list(RESIZE_FILTERS))
+def test_resize_identity_is_exact(name):
     rgb = np.random.default_rng(0).integers(0, 256, (6, 9, 3), dtype=np.uint8)
-    assert np.array_equal(resize_bilinear(rgb, 6, 9), rgb.astype(np.float32))
+    assert np.array_equal(RESIZE_FILTERS[name].resize(rgb, 6, 9), rgb.astype(np.float32))
 
 
-def test_resize_halving_averages_pairs():
+def test_tf2_resize_halving_averages_pairs():
     rgb = np.array([[[0] * 3, [100] * 3, [200] * 3, [250] * 3]], dtype=np.uint8)
-    out = resize_bilinear(rgb, 1, 2)
+    out = RESIZE_FILTERS["tf2-bilinear"].resize(rgb, 1, 2)
     assert out[0, :, 0].tolist() == [50.0, 225.0]
+
+
+def test_tf1_resize_takes_the_left_sample_without_half_pixel_centres():
+    rgb = np.array([[[0] * 3, [100] * 3, [200] * 3, [250] * 3]], dtype=np.uint8)
+    assert RESIZE_FILTERS["tf1-bilinear"].resize(rgb, 1, 2)[0, :, 0].tolist() == [0.0, 200.0]
+
+
+def test_pil_filters_antialias_when_downscaling():
+    stripes = np.zeros((1, 8, 3), dtype=np.uint8)
+    stripes[:, ::2] = 255
+    # nearest picks samples; the convolution filters average the stripes to mid-grey
+    assert set(RESIZE_FILTERS["pil-nearest"].resize(stripes, 1, 2)[0, :, 0].tolist()) <= {0.0, 255.0}
+    for name in ("pil-bilinear", "pil-bicubic"):
+        assert all(100 < v < 155 for v in RESIZE_FILTERS[name].resize(stripes, 1, 2)[0, :, 0].tolist()), name
 
 
 def test_tensor_range_and_shape(default_cfg):

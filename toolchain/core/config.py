@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from toolchain.core.errors import ConfigError
+from toolchain.core.resize import RESIZE_ALIASES, RESIZE_FILTERS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MODELS_DIR = REPO_ROOT / "models"
@@ -20,9 +21,6 @@ def project_version() -> str:
     """The toolchain's version, from pyproject.toml (its one home)."""
     with open(REPO_ROOT / "pyproject.toml", "rb") as f:
         return tomllib.load(f)["project"]["version"]
-
-
-RESIZE_FILTERS = ("bilinear",)
 
 
 @dataclass(frozen=True)
@@ -218,6 +216,7 @@ def load_model_config(model: str | os.PathLike = DEFAULT_MODEL) -> ModelConfig:
     if not 0.0 < crop <= 1.0:
         raise ConfigError(f"{at['preprocess']}: central_crop must be in (0, 1], got {crop}")
     resize = _typed(pre, "resize", at["preprocess"], _string, "a string")
+    resize = RESIZE_ALIASES.get(resize, resize)
     if resize not in RESIZE_FILTERS:
         raise ConfigError(
             f"{at['preprocess']}: resize {resize!r} is not supported (supported: {', '.join(RESIZE_FILTERS)})"

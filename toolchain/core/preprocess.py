@@ -1,12 +1,11 @@
 """The reference preprocessing, written once from the model config.
 
-The Rust guest implements the same arithmetic (guest/classifier/src/preprocess.rs), so decode, crop,
-resize and normalise can be compared bit for bit:
+The Rust guest implements the same arithmetic (guest/classifier/src/image_input.rs and resize.rs), so
+decode, crop, resize and normalise can be compared bit for bit:
 
 1. decode to RGB8 (grayscale replicated, alpha dropped without compositing, palette expanded);
 2. central crop: ``off = floor((h - h*f) / 2)`` in float64, ``crop = h - 2*off`` (TF's central_crop);
-3. bilinear resize with half-pixel centres and no antialiasing; source coordinates in float64,
-   interpolation weights and arithmetic in float32, in a fixed order;
+3. the config's resize filter, computed by the library that defines it (``toolchain/core/resize.py``);
 4. normalise ``(v - mean) / std`` in float32.
 """
 
@@ -19,6 +18,7 @@ from PIL import Image
 
 from toolchain.core.config import ModelConfig
 from toolchain.core.errors import InputError
+from toolchain.core.resize import RESIZE_FILTERS
 
 
 def decode_rgb8(image_bytes: bytes, cfg: ModelConfig) -> np.ndarray:
@@ -52,29 +52,6 @@ def central_crop_box(h: int, w: int, fraction: float) -> tuple[int, int, int, in
     return off_h, off_w, h - 2 * off_h, w - 2 * off_w
 
 
-def _axis_weights(src: int, dst: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    pos = (np.arange(dst, dtype=np.float64) + 0.5) * (src / dst) - 0.5
-    pos = np.clip(pos, 0.0, src - 1)
-    i0 = np.floor(pos).astype(np.int64)
-    i1 = np.minimum(i0 + 1, src - 1)
-    frac = (pos - i0).astype(np.float32)
-    return i0, i1, frac
-
-
-def resize_bilinear(rgb: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
-    """(h, w, 3) uint8 → (out_h, out_w, 3) float32 in 0..255, half-pixel centres, no antialiasing."""
-    h, w, _ = rgb.shape
-    y0, y1, fy = _axis_weights(h, out_h)
-    x0, x1, fx = _axis_weights(w, out_w)
-    px = rgb.astype(np.float32)
-    fx_ = fx[None, :, None]
-    one = np.float32(1.0)
-    top = px[y0][:, x0] * (one - fx_) + px[y0][:, x1] * fx_
-    bot = px[y1][:, x0] * (one - fx_) + px[y1][:, x1] * fx_
-    fy_ = fy[:, None, None]
-    return (top * (one - fy_) + bot * fy_).astype(np.float32)
-
-
 def normalise(pixels: np.ndarray, cfg: ModelConfig) -> np.ndarray:
     mean = np.asarray(cfg.mean, dtype=np.float32)
     std = np.asarray(cfg.std, dtype=np.float32)
@@ -85,7 +62,8 @@ def rgb8_to_tensor(rgb: np.ndarray, cfg: ModelConfig) -> np.ndarray:
     """(h, w, 3) uint8 → the model's (1, H, W, 3) float32 input."""
     top, left, ch, cw = central_crop_box(rgb.shape[0], rgb.shape[1], cfg.central_crop)
     cropped = rgb[top : top + ch, left : left + cw]
-    return normalise(resize_bilinear(cropped, cfg.height, cfg.width), cfg)[None, ...]
+    resized = RESIZE_FILTERS[cfg.resize].resize(cropped, cfg.height, cfg.width)
+    return normalise(resized, cfg)[None, ...]
 
 
 def image_to_tensor(image_bytes: bytes, cfg: ModelConfig) -> np.ndarray:

@@ -1,7 +1,8 @@
 //! The image half of preprocessing: encoded bytes → RGB8 (with the config's limits checked from the
-//! header first) → central crop → bilinear resize → normalised NHWC f32 tensor.
+//! header first) → central crop → the model's resize filter (`resize.rs`) → normalised NHWC f32 tensor.
 
 use crate::model::{self, Facts};
+use crate::resize::{resize, Window};
 use crate::{GuestError, Result};
 use std::io::Cursor;
 
@@ -160,52 +161,31 @@ fn jpeg_is_complete(b: &[u8]) -> bool {
         .is_some_and(|rest| rest.windows(2).any(|w| w == [0xFF, 0xD9]))
 }
 
-/// Per-axis resize taps: (i0, i1, frac) for each output coordinate.
-fn taps(out_len: usize, in_len: usize) -> Vec<(usize, usize, f32)> {
-    let scale = in_len as f64 / out_len as f64;
-    let max = (in_len - 1) as f64;
-    (0..out_len)
-        .map(|o| {
-            let s = ((o as f64 + 0.5) * scale - 0.5).clamp(0.0, max);
-            let i0 = s.floor();
-            let f = (s - i0) as f32;
-            let i0 = i0 as usize;
-            (i0, (i0 + 1).min(in_len - 1), f)
-        })
-        .collect()
-}
-
 /// Central crop offset and length along one axis: `off = floor((n - n*f) / 2)` in f64.
 pub fn crop_axis(n: usize, fraction: f64) -> (usize, usize) {
     let off = ((n as f64 - n as f64 * fraction) / 2.0).floor() as usize;
     (off, n - 2 * off)
 }
 
-/// Central crop, bilinear resize (half-pixel centres, no antialiasing) and normalisation to
-/// the model's NHWC f32 input. Every step is specified exactly so a numpy reference can
-/// reproduce it bit for bit.
+/// Central crop, the model's resize filter and normalisation to its NHWC f32 input. Every step is specified
+/// exactly, so the Python reference (which calls the filter's own library) gives the same numbers.
 pub fn preprocess(img: &Rgb8, facts: &Facts) -> Vec<f32> {
     let [_, oh, ow, _] = facts.input.shape;
     let p = &facts.preprocess;
-    let (off_h, crop_h) = crop_axis(img.height, p.central_crop);
-    let (off_w, crop_w) = crop_axis(img.width, p.central_crop);
-    let ys = taps(oh, crop_h);
-    let xs = taps(ow, crop_w);
-    let stride = img.width * 3;
-    let px = |y: usize, x: usize, c: usize| -> f32 {
-        img.data[(off_h + y) * stride + (off_w + x) * 3 + c] as f32
+    let (top, height) = crop_axis(img.height, p.central_crop);
+    let (left, width) = crop_axis(img.width, p.central_crop);
+    let window = Window {
+        data: &img.data,
+        stride: img.width * 3,
+        top,
+        left,
+        height,
+        width,
     };
-    let mut out = Vec::with_capacity(oh * ow * 3);
-    for &(y0, y1, fy) in &ys {
-        for &(x0, x1, fx) in &xs {
-            for c in 0..3 {
-                let (p00, p01) = (px(y0, x0, c), px(y0, x1, c));
-                let (p10, p11) = (px(y1, x0, c), px(y1, x1, c));
-                let top = p00 * (1.0 - fx) + p01 * fx;
-                let bot = p10 * (1.0 - fx) + p11 * fx;
-                let v = top * (1.0 - fy) + bot * fy;
-                out.push((v - p.mean[c]) / p.std[c]);
-            }
+    let mut out = resize(&window, oh, ow, p.resize);
+    for px in out.chunks_exact_mut(3) {
+        for c in 0..3 {
+            px[c] = (px[c] - p.mean[c]) / p.std[c];
         }
     }
     out
@@ -221,18 +201,6 @@ mod tests {
         assert_eq!(crop_axis(1, 0.875), (0, 1));
         assert_eq!(crop_axis(3, 0.875), (0, 3));
         assert_eq!(crop_axis(100, 1.0), (0, 100));
-    }
-
-    #[test]
-    fn taps_clamp_and_half_pixel() {
-        let t = taps(4, 2); // scale 0.5: s = -0.25, 0.25, 0.75, 1.25 -> clamp to [0, 1]
-        assert_eq!(t[0], (0, 1, 0.0));
-        assert_eq!(t[1], (0, 1, 0.25));
-        assert_eq!(t[2], (0, 1, 0.75));
-        assert_eq!(t[3], (1, 1, 0.0));
-        assert!(taps(224, 1)
-            .iter()
-            .all(|&(a, b, f)| a == 0 && b == 0 && f == 0.0));
     }
 
     #[test]

@@ -9,6 +9,8 @@
 pub mod abi;
 pub mod error;
 mod image_input;
+mod resize;
+pub use resize::Resize;
 pub mod model;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod openwhisk;
@@ -266,7 +268,7 @@ pub fn info() -> Result<Value> {
         "labels": { "count": f.labels.len(), "offset": f.label_offset },
         "preprocess": {
             "central_crop": f.preprocess.central_crop,
-            "resize": f.preprocess.resize,
+            "resize": f.preprocess.resize.name(),
             "mean": f.preprocess.mean,
             "std": f.preprocess.std,
         },

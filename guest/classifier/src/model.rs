@@ -17,6 +17,7 @@
 //! Everything is validated when the payload is read; a missing, corrupt or mismatched payload is a clear
 //! `model` error of the error contract, never a panic.
 
+use crate::resize::Resize;
 use crate::{GuestError, Result};
 use serde::Deserialize;
 use std::sync::OnceLock;
@@ -61,7 +62,7 @@ pub struct Output {
 #[serde(deny_unknown_fields)]
 pub struct Preprocess {
     pub central_crop: f64,
-    pub resize: String,
+    pub resize: Resize,
     pub mean: [f32; 3],
     pub std: [f32; 3],
 }
@@ -111,9 +112,6 @@ impl Facts {
         let p = &self.preprocess;
         if !(p.central_crop > 0.0 && p.central_crop <= 1.0) {
             return Err(format!("central_crop must be in (0, 1]; got {}", p.central_crop));
-        }
-        if p.resize != "bilinear" {
-            return Err(format!("resize {:?} is not supported (only \"bilinear\")", p.resize));
         }
         if p.std.iter().any(|s| *s == 0.0 || !s.is_finite()) || p.mean.iter().any(|m| !m.is_finite()) {
             return Err("preprocess mean must be finite and std finite and non-zero".into());
@@ -350,7 +348,7 @@ mod tests {
 
     const HEADER: &str = r#"{"model":"m","input":{"name":"x","shape":[1,4,4,3]},
         "output":{"name":"y","classes":2,"softmax":true},"labels":["a","b"],"label_offset":0,
-        "preprocess":{"central_crop":1.0,"resize":"bilinear","mean":[0,0,0],"std":[1,1,1]},
+        "preprocess":{"central_crop":1.0,"resize":"tf2-bilinear","mean":[0,0,0],"std":[1,1,1]},
         "limits":{"max_image_bytes":10,"max_pixels":10,"max_side":10},"model_bytes":3}"#;
 
     #[test]
@@ -377,7 +375,7 @@ mod tests {
         assert!(parse(&good[..good.len() - 1]).unwrap_err().contains("truncated"));
         assert!(parse(b"MIBMODEL").is_err());
         assert!(parse(&payload(&HEADER.replace("\"a\",", ""), b"abc")).unwrap_err().contains("labels"));
-        assert!(parse(&payload(&HEADER.replace("bilinear", "nearest"), b"abc")).is_err());
+        assert!(parse(&payload(&HEADER.replace("tf2-bilinear", "bilinear"), b"abc")).is_err());
         let mut other = good.clone();
         other[8] = 9;
         assert!(parse(&other).unwrap_err().contains("format 9"));
