@@ -120,7 +120,7 @@ def make_goldens(cfg: ModelConfig, dist: DistLayout, force: bool = False) -> Pat
     out_dir = dist.golden_dir(cfg.name)
     index_path = out_dir / "index.json"
     pb = dist.frozen_pb(cfg.name)
-    inputs = digest_inputs([pb, cfg.config_path, cfg.labels_path, *photo_sources()], {"golden_version": 2})
+    inputs = digest_inputs([pb, cfg.config_path, cfg.labels_path, *photo_sources()], {"golden_version": 3})
     job = Incremental("golden", dist.stamp("golden", cfg.name), inputs, (index_path,), subject=str(out_dir))
     if job.up_to_date(force):
         return index_path
