@@ -6,6 +6,7 @@ import functools
 import os
 import shlex
 import sys
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF's C++ start-up chatter hides the task's own output
 
@@ -34,6 +35,7 @@ from toolchain.measure.reproduce import verify_reproducible
 from toolchain.measure.verify import format_table, raise_on_divergence, report_json
 from toolchain.measure.verify import verify as run_verify
 from toolchain.pipeline import build_all, clean_dist, package_all
+from toolchain.release.release import make_release
 from toolchain.runtimes import OnnxRuntime1T
 
 MODEL_HELP = {"model": f"model config name in models/ or a path to a .toml (default: {DEFAULT_MODEL})"}
@@ -138,6 +140,25 @@ def build(c, model=DEFAULT_MODEL):
 def package(c, model=DEFAULT_MODEL, measure=True):
     """OpenWhisk zips, the action image, deploy files with measured memory limits; then dist/manifest.json."""
     package_all(*_setup(model), measure=measure)
+
+
+@task(
+    help={
+        **MODEL_HELP,
+        "out": "the release directory (default: dist/release/); written whole or not at all",
+        "registry": "push the action images to HOST[:PORT]/NAMESPACE first and name them by digest in the release",
+    }
+)
+@cli_errors
+def release(c, model=DEFAULT_MODEL, out=None, registry=None):
+    """build, package and verify, then the release directory: artifacts, SHA256SUMS, SBOMs, release notes."""
+    cfg, dist = _setup(model)
+    build_all(cfg, dist)
+    package_all(cfg, dist)
+    report = run_verify(cfg, dist)
+    print(format_table(report))
+    raise_on_divergence(report)
+    print(f"release: {make_release(cfg, dist, report, Path(out) if out else None, registry)}")
 
 
 @task(

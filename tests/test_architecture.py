@@ -10,7 +10,7 @@ from pathlib import Path
 from toolchain.core.config import REPO_ROOT
 
 # Lowest first; a module may import its own layer and those before it.
-LAYERS = ("core", "build", "package", "runtimes", "measure", "pipeline")
+LAYERS = ("core", "build", "package", "runtimes", "measure", "pipeline", "release")
 SCRIPTS = ("hosts",)  # run as programs in other venvs: they import nothing of the toolchain
 
 

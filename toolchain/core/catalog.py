@@ -66,6 +66,10 @@ class DistLayout:
     def openwhisk_dir(self) -> Path:
         return self.root / "openwhisk"
 
+    def release_dir(self) -> Path:
+        """What `invoke release` writes unless told another directory."""
+        return self.root / "release"
+
     def bench_dir(self) -> Path:
         return self.root / "bench"
 

@@ -59,6 +59,9 @@ LDD = External("ldd", "/usr/bin/ldd", DEBIAN, "finds the shared libraries the ON
 GNU_TIME = External("GNU time", "/usr/bin/time", DEBIAN, "peak RSS of benchmarked processes")
 GIT = External("git", "/usr/bin/git", DEBIAN, "the source revision in archives and the manifest; reproduce")
 CHROMIUM = External("chromium", "/usr/bin/chromium", DEBIAN, "renders the benchmark report in the tests")
+DOCKER_REGISTRY = External(
+    "docker-registry", "/usr/bin/docker-registry", DEBIAN, "the registry on localhost the release tests push to"
+)
 RUSTUP = External(
     "rustup",
     _rustup(),
@@ -81,6 +84,7 @@ ALL: tuple[External, ...] = (
     GNU_TIME,
     GIT,
     CHROMIUM,
+    DOCKER_REGISTRY,
     RUSTUP,
 )
 
