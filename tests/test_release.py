@@ -215,6 +215,7 @@ def test_an_unreachable_registry_is_a_clear_error_and_writes_nothing(packaged, t
 
 def test_a_registry_that_refuses_the_push_is_a_clear_error_and_writes_nothing(packaged, tmp_path):
     cfg, dist, report = packaged
+    (tmp_path / "ro").mkdir()
     proc, address = start_registry(tmp_path / "ro", read_only=True)
     try:
         with pytest.raises(StageError, match="refused the push"):

@@ -29,7 +29,7 @@ from toolchain.core.fsutil import json_text, sha256_file
 from toolchain.measure.bench.report import format_summary
 from toolchain.measure.verify import format_table
 from toolchain.package.archive import source_date_epoch
-from toolchain.release.registry import PushedImage, push_images
+from toolchain.release.registry import PushedImage, check_registry, push_images
 from toolchain.release.sbom import cargo_components, python_components, sbom, validate
 
 SUMS = "SHA256SUMS"
@@ -97,6 +97,8 @@ def make_release(
     """Write the release directory (default dist/release/) from a packaged dist/ and its verify report; with
     ``registry`` (HOST[:PORT]/NAMESPACE), push the action images there first."""
     out = (out or dist.release_dir()).resolve()
+    if registry:
+        check_registry(registry)  # a malformed --registry is refused before any work
     if not verify_report.get("ok"):
         raise StageError("verify diverged; a release needs every runtime to agree with TensorFlow")
     manifest = _manifest(dist)
