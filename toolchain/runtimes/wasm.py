@@ -18,6 +18,7 @@ from toolchain.core.catalog import (
     PYTHON_AOT_TARGET,
     WASINN_VARIANT,
     AotTarget,
+    DistLayout,
     aot_target,
     base_optimized_wasm_path,
     base_wasm_path,
@@ -37,6 +38,16 @@ from toolchain.runtimes.native_cli import parse_cli_answer
 
 MEMORY_LIMIT_BYTES = 1 << 30
 DEADLINE_S = 120.0
+
+
+def _attached_module_chain(model: str, variant: str, dist: DistLayout) -> list[Path]:
+    """What a wasm runtime's module is built from: the cargo build of ``variant``, its wasm-opt output, and that
+    with the model's payload attached."""
+    return [
+        base_wasm_path(variant, dist),
+        base_optimized_wasm_path(variant, dist),
+        optimized_wasm_path(model, variant, dist),
+    ]
 
 
 def make_engine(simd: bool, cpu_flags: tuple[str, ...] | None = None):
@@ -100,11 +111,7 @@ class WasmJit(GuestRuntime):
         return optimized_wasm_path(self.cfg.name, self.variant, self.dist)
 
     def built_from(self) -> list[Path]:
-        return [
-            base_wasm_path(self.variant, self.dist),
-            base_optimized_wasm_path(self.variant, self.dist),
-            optimized_wasm_path(self.cfg.name, self.variant, self.dist),
-        ]
+        return _attached_module_chain(self.cfg.name, self.variant, self.dist)
 
     def unavailable_reason(self):
         path = self.artifact()
@@ -150,13 +157,7 @@ class CwasmArtifact(GuestRuntime):
     def built_from(self) -> list[Path]:
         variant = self.aot_target_spec().variant
         snapshot = [preinit_path(self.cfg.name, variant, self.dist)] if self.preinitialised else []
-        return [
-            base_wasm_path(variant, self.dist),
-            base_optimized_wasm_path(variant, self.dist),
-            optimized_wasm_path(self.cfg.name, variant, self.dist),
-            *snapshot,
-            self.artifact(),
-        ]
+        return [*_attached_module_chain(self.cfg.name, variant, self.dist), *snapshot, self.artifact()]
 
     def unavailable_reason(self):
         path = self.artifact()
@@ -210,12 +211,7 @@ class WasmWasinn(GuestRuntime):
         return wasinn_cwasm_path(self.cfg.name, self.dist)
 
     def built_from(self) -> list[Path]:
-        return [
-            base_wasm_path(WASINN_VARIANT, self.dist),
-            base_optimized_wasm_path(WASINN_VARIANT, self.dist),
-            optimized_wasm_path(self.cfg.name, WASINN_VARIANT, self.dist),
-            self.artifact(),
-        ]
+        return [*_attached_module_chain(self.cfg.name, WASINN_VARIANT, self.dist), self.artifact()]
 
     def unavailable_reason(self):
         needed = (
