@@ -76,9 +76,11 @@ def _notes(cfg: ModelConfig, manifest: dict, verify_report: dict, bench: dict | 
     return "\n".join(lines) + "\n"
 
 
-def _sums(root: Path) -> str:
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.name != SUMS)
-    return "".join(f"{sha256_file(p)}  {p.relative_to(root).as_posix()}\n" for p in files)
+def _sums(root: Path, known: dict[str, str]) -> str:
+    """SHA256SUMS of every file under ``root``; ``known`` maps relative paths to digests already checked (the
+    artifacts, whose manifest digests were just compared with dist/), so a gigabyte is not hashed twice."""
+    files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and p.name != SUMS)
+    return "".join(f"{known.get(f) or sha256_file(root / f)}  {f}\n" for f in files)
 
 
 def _deploy_files(cfg: ModelConfig, dist: DistLayout, pushed: list[PushedImage], into: Path) -> None:
@@ -127,11 +129,12 @@ def make_release(
         (staging / "manifest.json").write_text(json_text(manifest) + "\n", encoding="utf-8")
         if pushed:
             _deploy_files(cfg, dist, pushed, staging / "deploy")
+        (staging / "sbom").mkdir()
         for name, doc in sboms.items():
-            (staging / "sbom").mkdir(exist_ok=True)
             (staging / "sbom" / name).write_text(json_text(doc) + "\n", encoding="utf-8")
         (staging / "RELEASE-NOTES.md").write_text(_notes(cfg, manifest, verify_report, bench), encoding="utf-8")
-        (staging / SUMS).write_text(_sums(staging), encoding="utf-8")
+        checked = {f"artifacts/{a['path']}": a["sha256"] for a in manifest["artifacts"]}
+        (staging / SUMS).write_text(_sums(staging, checked), encoding="utf-8")
         if out.exists():
             old = out.with_name(f".{out.name}.old-{os.getpid()}")
             out.rename(old)

@@ -35,8 +35,13 @@ class Component:
     sha256: str | None = None
 
     def as_cyclonedx(self) -> dict:
-        out: dict = {"type": "library", "bom-ref": self.purl, "name": self.name, "version": self.version}
-        out["purl"] = self.purl
+        out: dict = {
+            "type": "library",
+            "bom-ref": self.purl,
+            "name": self.name,
+            "version": self.version,
+            "purl": self.purl,
+        }
         if self.sha256:
             out["hashes"] = [{"alg": "SHA-256", "content": self.sha256}]
         return out
