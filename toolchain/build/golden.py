@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from toolchain.build import reference
 from toolchain.build.reference import FrozenGraph
-from toolchain.core import log
+from toolchain.core import log, preprocess, resize
 from toolchain.core.catalog import DistLayout
 from toolchain.core.config import ModelConfig
 from toolchain.core.errors import StageError
@@ -29,6 +30,10 @@ from toolchain.core.fsutil import (
     write_atomic,
 )
 from toolchain.core.preprocess import decode_rgb8, rgb8_to_tensor, to_probabilities, top_k
+
+# The code that makes the goldens and their reference outputs: a change to any of it remakes them (this replaced
+# a version number bumped by hand, whose bump was once forgotten and left stale goldens).
+REFERENCE_CODE = [Path(__file__), *(Path(m.__file__ or "") for m in (preprocess, resize, reference))]
 
 # scikit-image ships these in its wheel: eight colour photos and one grayscale photo.
 PHOTOS = (
@@ -111,7 +116,7 @@ def make_goldens(cfg: ModelConfig, dist: DistLayout, force: bool = False) -> Pat
     out_dir = dist.golden_dir(cfg.name)
     index_path = out_dir / "index.json"
     pb = dist.frozen_pb(cfg.name)
-    inputs = digest_inputs([pb, cfg.config_path, cfg.labels_path, *photo_sources()], {"golden_version": 4})
+    inputs = digest_inputs([pb, cfg.config_path, cfg.labels_path, *photo_sources(), *REFERENCE_CODE])
     job = Incremental("golden", dist.stamp("golden", cfg.name), inputs, (index_path,), subject=str(out_dir))
     if job.up_to_date(force):
         return index_path
