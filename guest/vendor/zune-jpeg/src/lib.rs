@@ -171,6 +171,8 @@ pub use zune_core;
 
 pub use crate::components::SampleRatios;
 pub use crate::decoder::{ImageInfo, JpegDecoder};
+pub use crate::idct::libjpeg::LibjpegIdct;
+pub use crate::planes::{ComponentPlane, Planes};
 pub use crate::marker::Marker;
 mod bitstream;
 mod color_convert;
@@ -187,6 +189,7 @@ mod marker;
 mod mcu;
 mod mcu_prog;
 mod misc;
+mod planes;
 mod unsafe_utils;
 mod unsafe_utils_avx2;
 mod unsafe_utils_neon;

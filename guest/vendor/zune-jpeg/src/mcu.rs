@@ -789,6 +789,14 @@ impl<T: ZByteReaderTrait> JpegDecoder<T> {
         &mut self, pixels: &mut [u8], i: usize, mcu_height: usize, width: usize,
         padded_width: usize, pixels_written: &mut usize, upsampler_scratch_space: &mut [i16]
     ) -> Result<(), DecodeErrors> {
+        if let Some(planes) = self.captured_planes.as_mut() {
+            for (plane, component) in planes.iter_mut().zip(&self.components) {
+                if component.needed {
+                    plane.extend_from_slice(&component.raw_coeff);
+                }
+            }
+            return Ok(());
+        }
         let out_colorspace_components = self.options.jpeg_get_out_colorspace().num_components();
 
         let mut px = *pixels_written;

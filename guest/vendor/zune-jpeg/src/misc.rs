@@ -21,6 +21,7 @@ use zune_core::log::{trace, warn};
 use crate::components::{ComponentID, SampleRatios};
 use crate::errors::DecodeErrors;
 use crate::huffman::HuffmanTable;
+use crate::idct::libjpeg::LibjpegIdct;
 use crate::JpegDecoder;
 
 /// Start of baseline DCT Huffman coding
@@ -244,7 +245,10 @@ pub(crate) fn setup_component_params<T: ZByteReaderTrait>(
         component.w2 = img.mcu_x * component.horizontal_sample * 8;
         // probably not needed. :)
         component.y = y;
-        component.quantization_table = qt_table;
+        component.quantization_table = match img.libjpeg_idct {
+            Some(LibjpegIdct::FastInteger) => crate::idct::libjpeg::ifast_multipliers(&qt_table),
+            _ => qt_table
+        };
         // initially stride contains its horizontal sub-sampling
         component.width_stride *= img.mcu_x * 8;
     }
