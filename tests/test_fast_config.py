@@ -9,6 +9,7 @@ import pytest
 
 from toolchain.core.config import DEFAULT_MODEL, MODELS_DIR, REPO_ROOT, load_model_config
 from toolchain.core.errors import ConfigError
+from toolchain.core.jpeg import JPEG_DECODERS
 from toolchain.core.resize import RESIZE_FILTERS
 
 GOOD_PATH = MODELS_DIR / f"{DEFAULT_MODEL}.toml"
@@ -178,6 +179,45 @@ def test_the_guest_accepts_exactly_the_configs_filters():
     assert re.findall(r'#\[serde\(rename = "([a-z0-9-]+)"\)\]', source) == list(RESIZE_FILTERS)
 
 
+def with_jpeg_decoder(value: str) -> str:
+    return edited('jpeg_decoder = "pil"', f"jpeg_decoder = {value}")
+
+
+def test_a_config_without_jpeg_decoder_decodes_as_pil(write):
+    assert load_model_config(write(edited('jpeg_decoder = "pil"', ""))).jpeg_decoder == "pil"
+
+
+@pytest.mark.parametrize("name", ["pil", "tf-integer-accurate", "tf-integer-fast"])
+def test_every_jpeg_decoder_is_accepted(write, name):
+    assert load_model_config(write(with_jpeg_decoder(f'"{name}"'))).jpeg_decoder == name
+
+
+@pytest.mark.parametrize("value", ['"libjpeg"', '"tf"', '"PIL"', '""'])
+def test_an_unknown_jpeg_decoder_is_refused_with_the_supported_list(write, value):
+    path = write(with_jpeg_decoder(value))
+    assert refused(path).message == (
+        f"{path} [preprocess]: jpeg_decoder {value.strip(chr(34))!r} is not supported "
+        f"(supported: {', '.join(JPEG_DECODERS)})"
+    )
+
+
+def test_the_jpeg_decoders_name_their_library():
+    assert {d.library for d in JPEG_DECODERS.values()} == {"pillow", "tensorflow"}
+    assert all(d.name.startswith("pil" if d.library == "pillow" else "tf-") for d in JPEG_DECODERS.values())
+
+
+def test_the_guest_accepts_exactly_the_configs_jpeg_decoders():
+    """The decoder names live in toolchain/core/jpeg.py and in the guest's `jpeg::Decoder` enum: they must agree."""
+    source = (REPO_ROOT / "guest/classifier/src/jpeg.rs").read_text()
+    assert re.findall(r'#\[serde\(rename = "([a-z0-9-]+)"\)\]', source) == list(JPEG_DECODERS)
+
+
+def test_a_jpeg_tolerance_is_no_longer_a_setting(write):
+    """Decoding is exact now (issue #18), so the old per-model allowance is refused rather than silently ignored."""
+    path = write(edited("tensor_max_abs", "jpeg_decode_max_abs = 8\ntensor_max_abs"))
+    assert "jpeg_decode_max_abs" in refused(path).message
+
+
 # --- other validation -------------------------------------------------------------------------------------------------
 
 
@@ -243,7 +283,7 @@ def test_unknown_sections_and_keys_are_refused_with_a_hint(write, old, new, mess
         ("classes = 1001", "classes = 0", r"\[output\]: classes = 0 is not a positive integer"),
         ("max_pixels = 8388608", "max_pixels = -1", r"\[limits\]: max_pixels = -1 is not a positive integer"),
         ("max_side = 8192", "max_side = 0", "max_side = 0 is not a positive integer"),
-        ("image_max_abs = 0.2", "image_max_abs = -0.1", r"\[tolerance\]: image_max_abs = -0.1 is not a number ≥ 0"),
+        ("image_max_abs = 2e-3", "image_max_abs = -0.1", r"\[tolerance\]: image_max_abs = -0.1 is not a number ≥ 0"),
         ('name = "mobilenet_v2_1.4_224"', 'name = "../../etc"', r"\[model\]: name = '../../etc' is not a usable"),
         ('name = "mobilenet_v2_1.4_224"', "name = 3", r"\[model\]: name = 3 is not a usable model name"),
         ("seed = 20261125", 'seed = "x"', r"\[source\]: seed = 'x' is not an integer"),

@@ -56,6 +56,17 @@ def test_an_sbom_takes_registry_crates_with_their_checksums(tmp_path):
     assert cargo_components(lock) == [Component("tract-onnx", "0.23.9", "pkg:cargo/tract-onnx@0.23.9", "ab12")]
 
 
+def test_an_sbom_lists_a_vendored_crate_as_patched(tmp_path):
+    lock = tmp_path / "Cargo.lock"
+    lock.write_text(LOCK + '\n[[package]]\nname = "zune-jpeg"\nversion = "0.5.15"\n')
+    (tmp_path / "vendor" / "zune-jpeg").mkdir(parents=True)
+    found = {c.name: c for c in cargo_components(lock, tmp_path / "vendor")}
+    assert set(found) == {"tract-onnx", "zune-jpeg"}
+    assert found["zune-jpeg"].purl == "pkg:cargo/zune-jpeg@0.5.15"
+    assert "vendor/zune-jpeg" in (found["zune-jpeg"].patched or "")
+    assert found["zune-jpeg"].as_cyclonedx()["pedigree"]["notes"] == found["zune-jpeg"].patched
+
+
 def test_the_same_inputs_give_the_same_sbom_and_others_another():
     parts = [Component("a", "1", "pkg:pypi/a@1")]
     assert sbom("x", "1", parts, 0) == sbom("x", "1", parts, 0)

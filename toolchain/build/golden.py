@@ -9,6 +9,7 @@ with top-5 labels, so decode, resize and inference parity can each be checked on
 from __future__ import annotations
 
 import io
+import subprocess
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -18,7 +19,7 @@ from PIL import Image
 
 from toolchain.build import reference
 from toolchain.build.reference import FrozenGraph
-from toolchain.core import log, preprocess, resize
+from toolchain.core import jpeg, log, preprocess, resize
 from toolchain.core.catalog import DistLayout
 from toolchain.core.config import ModelConfig
 from toolchain.core.errors import StageError
@@ -30,10 +31,11 @@ from toolchain.core.fsutil import (
     write_atomic,
 )
 from toolchain.core.preprocess import decode_rgb8, rgb8_to_tensor, to_probabilities, top_k
+from toolchain.core.programs import CJPEG
 
 # The code that makes the goldens and their reference outputs: a change to any of it remakes them (this replaced
 # a version number bumped by hand, whose bump was once forgotten and left stale goldens).
-REFERENCE_CODE = [Path(__file__), *(Path(m.__file__ or "") for m in (preprocess, resize, reference))]
+REFERENCE_CODE = [Path(__file__), *(Path(m.__file__ or "") for m in (preprocess, resize, jpeg, reference))]
 
 # scikit-image ships these in its wheel: eight colour photos and one grayscale photo.
 PHOTOS = (
@@ -67,6 +69,17 @@ def _encode(im: Image.Image, fmt: str, **kw) -> bytes:
     return buf.getvalue()
 
 
+def cjpeg(im: Image.Image, quality: int, sample: str, progressive: bool = False) -> bytes:
+    """JPEG bytes from libjpeg-turbo's cjpeg, for chroma layouts Pillow cannot write (``sample`` as cjpeg's
+    ``-sample``, e.g. ``4x1,1x1,1x1`` for 4:1:1; Pillow silently writes 4:2:0 for "4:1:1")."""
+    command = [CJPEG.require(), "-quality", str(quality), "-sample", sample, *(["-progressive"] if progressive else [])]
+    ppm = _encode(im.convert("RGB"), "PPM")
+    done = subprocess.run(command, input=ppm, capture_output=True, check=False)
+    if done.returncode != 0:
+        raise StageError(f"cjpeg failed: {done.stderr.decode(errors='replace').strip()}")
+    return done.stdout
+
+
 def edge_cases() -> list[Golden]:
     data = resources.files("skimage") / "data"
     chelsea = Image.open(str(data / "chelsea.png")).convert("RGB")
@@ -93,9 +106,9 @@ def edge_cases() -> list[Golden]:
         ),
         Golden("tall_40x600.png", "edge", _encode(chelsea.resize((40, 600), Image.Resampling.BILINEAR), "PNG")),
         # JPEG layouts a decoder must get right (issue #18): no chroma subsampling at quality 100, 4:2:2 at an odd
-        # size (partial MCUs at the right and bottom edges), restart markers. A progressive 4:2:0 q50 301x197
-        # astronaut joins them when the guest's decoder is bit-exact: with today's (up to 4 levels off) it flips
-        # the small test model's top-1 (TF's margin 0.086), README "Tolerances".
+        # size (partial MCUs at the right and bottom edges), restart markers, progressive 4:2:0 at q50 (which
+        # flipped the small model's top-1 while the guest's decoder was 4 levels off: TF's margin is 0.086),
+        # 4:1:1 and 4:4:0 (written by cjpeg), and CMYK.
         Golden("chelsea_444_q100.jpg", "edge", _encode(chelsea, "JPEG", quality=100, subsampling="4:4:4")),
         Golden(
             "coffee_422_q60_333x251.jpg",
@@ -103,6 +116,20 @@ def edge_cases() -> list[Golden]:
             _encode(coffee.resize((333, 251), Image.Resampling.BICUBIC), "JPEG", quality=60, subsampling="4:2:2"),
         ),
         Golden("rocket_restart_q85.jpg", "edge", _encode(rocket, "JPEG", quality=85, restart_marker_blocks=3)),
+        Golden(
+            "astronaut_progressive_q50_301x197.jpg",
+            "edge",
+            _encode(
+                astronaut.resize((301, 197), Image.Resampling.BICUBIC),
+                "JPEG",
+                quality=50,
+                progressive=True,
+                subsampling="4:2:0",
+            ),
+        ),
+        Golden("coffee_411_q75.jpg", "edge", cjpeg(coffee, 75, "4x1,1x1,1x1")),
+        Golden("chelsea_440_progressive_q90.jpg", "edge", cjpeg(chelsea, 90, "1x2,1x1,1x1", progressive=True)),
+        Golden("astronaut_cmyk_q90.jpg", "edge", _encode(astronaut.convert("CMYK"), "JPEG", quality=90)),
     ]
 
 

@@ -62,6 +62,7 @@ def payload_header(cfg: ModelConfig, model_bytes: int) -> dict:
         "preprocess": {
             "central_crop": cfg.central_crop,
             "resize": cfg.resize,
+            "jpeg_decoder": cfg.jpeg_decoder,
             "mean": list(cfg.mean),
             "std": list(cfg.std),
         },

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from toolchain.core.errors import ConfigError
+from toolchain.core.jpeg import DEFAULT_JPEG_DECODER, JPEG_DECODERS
 from toolchain.core.resize import RESIZE_ALIASES, RESIZE_FILTERS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -47,6 +48,7 @@ class ModelConfig:
     label_offset: int
     central_crop: float
     resize: str
+    jpeg_decoder: str
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     max_image_bytes: int
@@ -54,7 +56,6 @@ class ModelConfig:
     max_side: int
     tensor_tolerance: float
     image_tolerance: float
-    jpeg_decode_tolerance: int
 
     @property
     def height(self) -> int:
@@ -78,9 +79,9 @@ SCHEMA: dict[str, tuple[str, ...]] = {
     "input": ("name", "shape", "layout"),
     "output": ("name", "classes", "softmax"),
     "labels": ("file", "offset"),
-    "preprocess": ("central_crop", "resize", "mean", "std"),
+    "preprocess": ("central_crop", "resize", "jpeg_decoder", "mean", "std"),
     "limits": ("max_image_bytes", "max_pixels", "max_side"),
-    "tolerance": ("tensor_max_abs", "image_max_abs", "jpeg_decode_max_abs"),
+    "tolerance": ("tensor_max_abs", "image_max_abs"),
 }
 
 
@@ -221,6 +222,12 @@ def load_model_config(model: str | os.PathLike = DEFAULT_MODEL) -> ModelConfig:
         raise ConfigError(
             f"{at['preprocess']}: resize {resize!r} is not supported (supported: {', '.join(RESIZE_FILTERS)})"
         )
+    jpeg_decoder = _typed(pre, "jpeg_decoder", at["preprocess"], _string, "a string", DEFAULT_JPEG_DECODER)
+    if jpeg_decoder not in JPEG_DECODERS:
+        raise ConfigError(
+            f"{at['preprocess']}: jpeg_decoder {jpeg_decoder!r} is not supported "
+            f"(supported: {', '.join(JPEG_DECODERS)})"
+        )
     mean = _typed(pre, "mean", at["preprocess"], lambda v: _numbers(v, float), "a list of numbers")
     std = _typed(pre, "std", at["preprocess"], lambda v: _numbers(v, float), "a list of numbers")
     if len(mean) != 3 or len(std) != 3 or any(s == 0 for s in std):
@@ -261,6 +268,7 @@ def load_model_config(model: str | os.PathLike = DEFAULT_MODEL) -> ModelConfig:
         label_offset=offset,
         central_crop=crop,
         resize=resize,
+        jpeg_decoder=jpeg_decoder,
         mean=mean,
         std=std,
         max_image_bytes=limit("max_image_bytes"),
@@ -268,7 +276,6 @@ def load_model_config(model: str | os.PathLike = DEFAULT_MODEL) -> ModelConfig:
         max_side=limit("max_side"),
         tensor_tolerance=tolerance("tensor_max_abs", float),
         image_tolerance=tolerance("image_max_abs", float),
-        jpeg_decode_tolerance=tolerance("jpeg_decode_max_abs", int),
     )
 
 

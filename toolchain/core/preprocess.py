@@ -3,7 +3,8 @@
 The Rust guest implements the same arithmetic (guest/classifier/src/image_input.rs and resize.rs), so
 decode, crop, resize and normalise can be compared bit for bit:
 
-1. decode to RGB8 (grayscale replicated, alpha dropped without compositing, palette expanded);
+1. decode to RGB8 (grayscale replicated, alpha dropped without compositing, palette expanded); JPEGs by the
+   config's decoder, run by its library (``toolchain/core/jpeg.py``);
 2. central crop: ``off = floor((h - h*f) / 2)`` in float64, ``crop = h - 2*off`` (TF's central_crop);
 3. the config's resize filter, computed by the library that defines it (``toolchain/core/resize.py``);
 4. normalise ``(v - mean) / std`` in float32.
@@ -18,6 +19,7 @@ from PIL import Image
 
 from toolchain.core.config import ModelConfig
 from toolchain.core.errors import InputError
+from toolchain.core.jpeg import JPEG_DECODERS
 from toolchain.core.resize import RESIZE_FILTERS
 
 
@@ -36,6 +38,8 @@ def decode_rgb8(image_bytes: bytes, cfg: ModelConfig) -> np.ndarray:
                     f"image is {w}x{h}; accepted are 1..{cfg.max_side} per side and at most {cfg.max_pixels} pixels",
                     hint="resize the image before sending it",
                 )
+            if im.format == "JPEG":
+                return JPEG_DECODERS[cfg.jpeg_decoder].decode(image_bytes)
             opened: Image.Image = im
             if opened.mode == "P" and "transparency" in opened.info:
                 opened = opened.convert("RGBA")

@@ -62,6 +62,7 @@ CHROMIUM = External("chromium", "/usr/bin/chromium", DEBIAN, "renders the benchm
 DOCKER_REGISTRY = External(
     "docker-registry", "/usr/bin/docker-registry", DEBIAN, "the registry on localhost the release tests push to"
 )
+CJPEG = External("cjpeg", "/usr/bin/cjpeg", DEBIAN, "golden JPEGs in chroma layouts Pillow cannot write (4:1:1, 4:4:0)")
 RUSTUP = External(
     "rustup",
     _rustup(),
@@ -85,6 +86,7 @@ ALL: tuple[External, ...] = (
     GIT,
     CHROMIUM,
     DOCKER_REGISTRY,
+    CJPEG,
     RUSTUP,
 )
 

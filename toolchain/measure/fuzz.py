@@ -86,6 +86,8 @@ def seed_images() -> dict[str, bytes]:
         "gray.jpg": _encoded("L", "JPEG"),
         "cmyk.jpg": _encoded("CMYK", "JPEG"),
         "progressive.jpg": _encoded("RGB", "JPEG", progressive=True),
+        "422-restart.jpg": _encoded("RGB", "JPEG", subsampling="4:2:2", restart_marker_blocks=1),
+        "444-progressive.jpg": _encoded("RGB", "JPEG", subsampling="4:4:4", progressive=True),
         "rgb.png": _encoded("RGB", "PNG"),
         "rgba.png": _encoded("RGBA", "PNG"),
         "palette.png": _encoded("P", "PNG"),

@@ -46,9 +46,8 @@ def check_decode_and_resize(rt, g, cfg: ModelConfig, result: RuntimeParity) -> N
         result.failures.append(f"{g.name}: decoded shape {pixels.shape} != reference {g.decoded_rgb8.shape}")
         return
     d_decode = int(np.max(np.abs(pixels.astype(np.int16) - g.decoded_rgb8.astype(np.int16))))
-    limit = cfg.jpeg_decode_tolerance if g.name.lower().endswith((".jpg", ".jpeg")) else 0
-    if d_decode > limit:
-        result.failures.append(f"{g.name}: decoded pixels differ by {d_decode} > {limit}")
+    if d_decode != 0:
+        result.failures.append(f"{g.name}: decoded pixels differ from {cfg.jpeg_decoder} by {d_decode} (must be exact)")
     d_resize = float(np.max(np.abs(debug_tensor(answer, cfg.input_shape) - rgb8_to_tensor(pixels, cfg))))
     if d_resize != 0.0:
         result.failures.append(f"{g.name}: preprocessing differs from the reference by {d_resize:.2e} (must be exact)")

@@ -45,7 +45,9 @@ def _manifest(dist: DistLayout) -> dict:
 def _sboms(epoch: int) -> dict[str, dict]:
     version = project_version()
     docs = {
-        "guest-crates.cdx.json": sbom("classifier", version, cargo_components(GUEST_DIR / "Cargo.lock"), epoch),
+        "guest-crates.cdx.json": sbom(
+            "classifier", version, cargo_components(GUEST_DIR / "Cargo.lock", GUEST_DIR / "vendor"), epoch
+        ),
         "wasm-host-crates.cdx.json": sbom("wasm-host", version, cargo_components(HOST_DIR / "Cargo.lock"), epoch),
         "python-toolchain.cdx.json": sbom("toolchain", version, python_components(), epoch),
     }

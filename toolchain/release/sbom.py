@@ -33,6 +33,7 @@ class Component:
     version: str
     purl: str
     sha256: str | None = None
+    patched: str | None = None  # how this copy differs from the published one (CycloneDX pedigree notes)
 
     def as_cyclonedx(self) -> dict:
         out: dict = {
@@ -44,23 +45,29 @@ class Component:
         }
         if self.sha256:
             out["hashes"] = [{"alg": "SHA-256", "content": self.sha256}]
+        if self.patched:
+            out["pedigree"] = {"notes": self.patched}
         return out
 
 
-def cargo_components(lock: Path) -> list[Component]:
-    """Every crate from a registry in a Cargo.lock (the workspace's own members are the SBOM's subject)."""
+def cargo_components(lock: Path, vendor: Path | None = None) -> list[Component]:
+    """Every crate from a registry in a Cargo.lock, and every crate vendored (and patched) in ``vendor/<name>``;
+    the workspace's own members are the SBOM's subject."""
     try:
         packages = tomllib.loads(lock.read_text(encoding="utf-8")).get("package", [])
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise StageError(f"cannot read {lock}: {exc}", hint="run `invoke build` from a full checkout") from exc
-    return sorted(
-        (
-            Component(p["name"], p["version"], f"pkg:cargo/{p['name']}@{p['version']}", p.get("checksum"))
-            for p in packages
-            if str(p.get("source", "")).startswith("registry+")
-        ),
-        key=lambda c: (c.name, c.version),
-    )
+    vendored = {d.name for d in vendor.iterdir() if d.is_dir()} if vendor is not None and vendor.is_dir() else set()
+    found = []
+    for p in packages:
+        purl = f"pkg:cargo/{p['name']}@{p['version']}"
+        if str(p.get("source", "")).startswith("registry+"):
+            found.append(Component(p["name"], p["version"], purl, p.get("checksum")))
+        elif "source" not in p and p["name"] in vendored and vendor is not None:
+            where = f"{vendor.parent.name}/{vendor.name}"
+            note = f"vendored in {where}/{p['name']} with patches; {where}/README.md lists them"
+            found.append(Component(p["name"], p["version"], purl, patched=note))
+    return sorted(found, key=lambda c: (c.name, c.version))
 
 
 def _pypi_name(name: str) -> str:

@@ -1,6 +1,8 @@
 //! The image half of preprocessing: encoded bytes → RGB8 (with the config's limits checked from the
-//! header first) → central crop → the model's resize filter (`resize.rs`) → normalised NHWC f32 tensor.
+//! header first; JPEGs as libjpeg-turbo, `jpeg.rs`) → central crop → the model's resize filter (`resize.rs`) →
+//! normalised NHWC f32 tensor.
 
+use crate::jpeg;
 use crate::model::{self, Facts};
 use crate::resize::{resize, Window};
 use crate::{GuestError, Result};
@@ -33,8 +35,9 @@ fn image_error(e: image::ImageError, facts: &Facts) -> GuestError {
 }
 
 /// Decode encoded image bytes to RGB8, refusing images over the configured limits from the
-/// header before decoding. Grayscale is replicated, alpha dropped (no compositing), palettes
-/// expanded; EXIF orientation is ignored.
+/// header before decoding. JPEGs decode as the model config's `jpeg_decoder` (jpeg.rs), other
+/// formats through the image crate. Grayscale is replicated, alpha dropped (no compositing),
+/// palettes expanded; EXIF orientation is ignored.
 pub fn decode_image(bytes: &[u8]) -> Result<Rgb8> {
     use image::{DynamicImage as D, ImageReader, Limits};
     let facts = model::facts()?;
@@ -81,6 +84,20 @@ pub fn decode_image(bytes: &[u8]) -> Result<Rgb8> {
             max_pixels,
             max_side
         )));
+    }
+    if format == Some(image::ImageFormat::Jpeg) {
+        // As the model's training pipeline decoded it: the same bytes as libjpeg-turbo (jpeg.rs).
+        let (width, height, data) =
+            jpeg::decode_rgb8(bytes, facts.preprocess.jpeg_decoder, max_side as usize).map_err(|e| {
+                GuestError::bad_image(format!(
+                    "JPEG could not be decoded ({e}); the file may be truncated or corrupt"
+                ))
+            })?;
+        return Ok(Rgb8 {
+            height,
+            width,
+            data,
+        });
     }
     let img = reader(limits)?.decode().map_err(|e| image_error(e, facts))?;
     let (width, height) = (img.width() as usize, img.height() as usize);

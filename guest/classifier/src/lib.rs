@@ -9,6 +9,7 @@
 pub mod abi;
 pub mod error;
 mod image_input;
+mod jpeg;
 mod resize;
 pub use resize::Resize;
 pub mod model;

@@ -17,6 +17,7 @@
 //! Everything is validated when the payload is read; a missing, corrupt or mismatched payload is a clear
 //! `model` error of the error contract, never a panic.
 
+use crate::jpeg;
 use crate::resize::Resize;
 use crate::{GuestError, Result};
 use serde::Deserialize;
@@ -63,6 +64,7 @@ pub struct Output {
 pub struct Preprocess {
     pub central_crop: f64,
     pub resize: Resize,
+    pub jpeg_decoder: jpeg::Decoder,
     pub mean: [f32; 3],
     pub std: [f32; 3],
 }
@@ -348,7 +350,7 @@ mod tests {
 
     const HEADER: &str = r#"{"model":"m","input":{"name":"x","shape":[1,4,4,3]},
         "output":{"name":"y","classes":2,"softmax":true},"labels":["a","b"],"label_offset":0,
-        "preprocess":{"central_crop":1.0,"resize":"tf2-bilinear","mean":[0,0,0],"std":[1,1,1]},
+        "preprocess":{"central_crop":1.0,"resize":"tf2-bilinear","jpeg_decoder":"pil","mean":[0,0,0],"std":[1,1,1]},
         "limits":{"max_image_bytes":10,"max_pixels":10,"max_side":10},"model_bytes":3}"#;
 
     #[test]
