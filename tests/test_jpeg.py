@@ -11,7 +11,9 @@ import io
 import json
 import os
 import subprocess
+import tempfile
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -78,6 +80,21 @@ def jpeg_variants() -> dict[str, bytes]:
     out["cmyk_no_adobe.jpg"] = _without_adobe(cmyk)
     out["ycck.jpg"] = _adobe_transform(cmyk, 2)
     out["noise_q100.jpg"] = _pil_jpeg(Image.fromarray(noise[..., :3], "RGB"), quality=100, subsampling="4:2:0")
+    # What review found beyond the layouts above: components in separate baseline scans (with restart markers),
+    # and extreme coefficients where libjpeg-turbo's vector IDCTs (what PIL and TF run) saturate in 16 bits and
+    # its scalar C does not: a dithered photo at low quality, quantization tables far above the usual.
+    with tempfile.TemporaryDirectory() as tmp:
+        separate, tables = Path(tmp) / "separate.txt", Path(tmp) / "tables.txt"
+        separate.write_text("0;\n1;\n2;\n")
+        tables.write_text(" ".join(str(300 + 50 * i) for i in range(64)) + "\n")
+        for sample in ("2x2,1x1,1x1", "1x1,1x1,1x1", "2x1,1x1,1x1"):
+            out[f"cjpeg_separate_scans_{sample[:3]}.jpg"] = cjpeg(
+                coffee.resize((99, 61)), 85, sample, options=("-scans", str(separate), "-restart", "3B")
+            )
+        out["cjpeg_big_qtables.jpg"] = cjpeg(
+            astronaut.resize((64, 48)), 50, "2x2,1x1,1x1", options=("-qtables", str(tables))
+        )
+    out["pil_dithered_q30.jpg"] = _pil_jpeg(astronaut.resize((128, 128)).convert("1").convert("RGB"), quality=30)
     for name in ("hubble_deep_field.jpg", "retina.jpg", "rocket.jpg"):
         out[name] = (resources.files("skimage") / "data" / name).read_bytes()
     # a photo outside the golden set: the 512x600 4:2:0 portrait matplotlib ships

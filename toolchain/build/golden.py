@@ -69,10 +69,14 @@ def _encode(im: Image.Image, fmt: str, **kw) -> bytes:
     return buf.getvalue()
 
 
-def cjpeg(im: Image.Image, quality: int, sample: str, progressive: bool = False) -> bytes:
+def cjpeg(
+    im: Image.Image, quality: int, sample: str, progressive: bool = False, options: tuple[str, ...] = ()
+) -> bytes:
     """JPEG bytes from libjpeg-turbo's cjpeg, for chroma layouts Pillow cannot write (``sample`` as cjpeg's
-    ``-sample``, e.g. ``4x1,1x1,1x1`` for 4:1:1; Pillow silently writes 4:2:0 for "4:1:1")."""
+    ``-sample``, e.g. ``4x1,1x1,1x1`` for 4:1:1; Pillow silently writes 4:2:0 for "4:1:1"); ``options`` are more
+    cjpeg switches (``-scans FILE``, ``-qtables FILE``, ``-restart N``)."""
     command = [CJPEG.require(), "-quality", str(quality), "-sample", sample, *(["-progressive"] if progressive else [])]
+    command += options
     ppm = _encode(im.convert("RGB"), "PPM")
     done = subprocess.run(command, input=ppm, capture_output=True, check=False)
     if done.returncode != 0:

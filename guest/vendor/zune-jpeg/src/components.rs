@@ -38,6 +38,8 @@ pub type UpSampler = fn(
 pub(crate) struct Components {
     /// The type of component that has the metadata below, can be Y,Cb or Cr
     pub component_id: ComponentID,
+    /// The component identifier byte of the frame header (libjpeg's `component_id`).
+    pub id_byte: u8,
     /// Sub-sampling ratio of this component in the x-plane
     pub vertical_sample: usize,
     /// Sub-sampling ratio of this component in the y-plane
@@ -151,6 +153,7 @@ impl Components {
 
         Ok(Components {
             component_id: id,
+            id_byte: a[0],
             vertical_sample,
             horizontal_sample,
             quantization_table_number,

@@ -28,7 +28,7 @@ use crate::headers::{
 use crate::huffman::HuffmanTable;
 use crate::idct::libjpeg::LibjpegIdct;
 use crate::idct::{choose_idct_func, choose_idct_1x1_func, choose_idct_4x4_func};
-use crate::planes::{ComponentPlane, Planes};
+use crate::planes::ComponentPlane;
 use crate::marker::Marker;
 use crate::misc::SOFMarkers;
 use crate::upsampler::{
@@ -161,11 +161,14 @@ pub struct JpegDecoder<T> {
     pub(crate) extended_xmp_segments: Vec<ExtendedXmpSegment>,
     /// The libjpeg-turbo IDCT chosen with [`JpegDecoder::set_libjpeg_idct`], if any.
     pub(crate) libjpeg_idct: Option<LibjpegIdct>,
-    /// Set by [`JpegDecoder::decode_planes`]: each component's rows after the IDCT collect here
-    /// (one `width_stride` per row) instead of being upsampled and colour converted.
-    pub(crate) captured_planes: Option<Vec<Vec<i16>>>,
-    /// An Adobe APP14 segment was read (libjpeg's `saw_Adobe_marker`).
-    pub(crate) saw_adobe_marker: bool,
+    /// Set by [`JpegDecoder::decode_planes`]: each component's rows after the IDCT collect here,
+    /// cropped to the component's size, instead of being upsampled and colour converted.
+    pub(crate) captured_planes: Option<Vec<ComponentPlane>>,
+    /// The colour transform of an Adobe APP14 segment, if one was read (libjpeg's `saw_Adobe_marker`
+    /// and `Adobe_transform`).
+    pub(crate) adobe_transform: Option<u8>,
+    /// A JFIF APP0 segment was read (libjpeg's `saw_JFIF_marker`).
+    pub(crate) saw_jfif_marker: bool,
 }
 
 impl<T> JpegDecoder<T>
@@ -214,7 +217,8 @@ where
             extended_xmp_segments: vec![],
             libjpeg_idct:      None,
             captured_planes:   None,
-            saw_adobe_marker:  false,
+            adobe_transform:   None,
+            saw_jfif_marker:   false,
         }
     }
     /// Decode a buffer already in memory
@@ -365,61 +369,6 @@ where
         self.libjpeg_idct = Some(method);
     }
 
-    /// Decode to the component planes after the IDCT, before upsampling and colour conversion
-    /// (what libjpeg calls the downsampled components), cropped to each component's own size.
-    /// The colour space says what the components are (`Luma`, `YCbCr`, `RGB`, `CMYK` or `YCCK`,
-    /// the last two as stored: Adobe's inverted polarity).
-    ///
-    /// # Errors
-    /// As [`JpegDecoder::decode`].
-    pub fn decode_planes(&mut self) -> Result<Planes, DecodeErrors> {
-        self.decode_headers_internal()?;
-        if self.components.is_empty() || self.components.len() > 4 {
-            return Err(DecodeErrors::FormatStatic("a JPEG has one to four components"));
-        }
-        self.captured_planes = Some(vec![Vec::new(); self.components.len()]);
-        let decoded = if self.is_progressive {
-            self.decode_mcu_ycbcr_progressive(&mut [])
-        } else {
-            self.decode_mcu_ycbcr_baseline(&mut [])
-        };
-        let captured = self.captured_planes.take().unwrap_or_default();
-        decoded?;
-        let (width, height) = (usize::from(self.info.width), usize::from(self.info.height));
-        let mut components = Vec::with_capacity(captured.len());
-        for (component, rows) in self.components.iter().zip(captured) {
-            let (h, v) = (component.horizontal_sample, component.vertical_sample);
-            // jdinput.c: downsampled_width = ceil(image_width * h_samp / max_h_samp)
-            let plane_width = (width * h).div_ceil(self.h_max.max(1));
-            let plane_height = (height * v).div_ceil(self.v_max.max(1));
-            let stride = component.width_stride;
-            if stride < plane_width || stride == 0 {
-                return Err(DecodeErrors::FormatStatic("component narrower than its plane"));
-            }
-            let mut samples = Vec::with_capacity(plane_width * plane_height);
-            for row in rows.chunks_exact(stride).take(plane_height) {
-                samples.extend(row[..plane_width].iter().map(|&s| s.clamp(0, 255) as u8));
-            }
-            // Rows a corrupt stream never delivered are mid-grey, as zune fills them.
-            samples.resize(plane_width * plane_height, 128);
-            components.push(ComponentPlane {
-                h_samp: h,
-                v_samp: v,
-                width: plane_width,
-                height: plane_height,
-                samples
-            });
-        }
-        Ok(Planes {
-            width,
-            height,
-            max_h_samp: self.h_max,
-            max_v_samp: self.v_max,
-            colorspace: self.input_colorspace,
-            adobe_marker: self.saw_adobe_marker,
-            components
-        })
-    }
     fn reassemble_extended_xmp(&mut self) {
         if self.extended_xmp_segments.is_empty() {
             return;
@@ -481,7 +430,7 @@ where
     ///  - SOF(n) -> Decoder images which are not baseline/progressive
     ///  - DAC -> Images using Arithmetic tables
     ///  - JPG(n)
-    fn decode_headers_internal(&mut self) -> Result<(), DecodeErrors> {
+    pub(crate) fn decode_headers_internal(&mut self) -> Result<(), DecodeErrors> {
         if self.headers_decoded {
             trace!("Headers decoded!");
             return Ok(());
@@ -664,6 +613,10 @@ where
                     self.stream.read_exact_bytes(&mut buffer)?;
                     if &buffer == b"AVI1\0" {
                         self.is_mjpeg = true;
+                    }
+                    // jdmarker.c examine_app0: "JFIF\0" with at least 14 bytes of data
+                    if &buffer == b"JFIF\0" && length >= 16 {
+                        self.saw_jfif_marker = true;
                     }
                     length -= 5;
                 }

@@ -494,17 +494,16 @@ pub(crate) fn parse_app14<T: ZByteReaderTrait>(
         decoder.stream.skip(5)?;
         // get color transform
         let transform = decoder.stream.read_u8();
-        decoder.saw_adobe_marker = true;
+        decoder.adobe_transform = Some(transform);
         // https://exiftool.org/TagNames/JPEG.html#Adobe
+        // A grayscale frame stays grayscale whatever an Adobe segment after it says (libjpeg).
         match transform {
+            _ if decoder.seen_sof && decoder.components.len() == 1 => {}
             0 => decoder.input_colorspace = ColorSpace::CMYK,
             1 => decoder.input_colorspace = ColorSpace::YCbCr,
             2 => decoder.input_colorspace = ColorSpace::YCCK,
-            _ => {
-                return Err(DecodeErrors::Format(format!(
-                    "Unknown Adobe colorspace {transform}"
-                )))
-            }
+            // libjpeg warns and assumes YCbCr (3 components) or YCCK (4); decode_planes does the same
+            _ => {}
         }
         // length   = 2
         // adobe id = 6

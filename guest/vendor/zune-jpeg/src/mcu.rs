@@ -195,6 +195,11 @@ impl<T: ZByteReaderTrait> JpegDecoder<T> {
                 "Baseline decoding of components: {:?}",
                 &self.z_order[..usize::from(self.num_scans)]
             );
+            // Every scan starts afresh (T.81 F.2.1.3.1; libjpeg's start_pass_huff_decoder): DC
+            // predictions at zero, a full restart interval. Without this a file whose components
+            // are in separate scans decoded the later ones from the previous scan's state.
+            self.components.iter_mut().for_each(|x| x.dc_pred = 0);
+            self.todo = if self.restart_interval != 0 { self.restart_interval } else { usize::MAX };
 
             trace!("Decoding MCU width: {mcu_width}, height: {mcu_height}");
 
@@ -470,6 +475,19 @@ impl<T: ZByteReaderTrait> JpegDecoder<T> {
             scan_du_width = scan_du_width.min(min_du);
         }
 
+        // A scan of one component is non-interleaved: its MCU is a single block, in raster order of
+        // that component's blocks (T.81 A.2.2), so an MCU row of the frame holds `v_samp` rows of its
+        // blocks, the last ones only while the component has rows left.
+        let block_rows = if PROGRESSIVE && z_scans.len() == 1 {
+            let comp = &self.components[z_scans[0]];
+            let v = comp.vertical_sample.max(1);
+            let plane_height = (usize::from(self.info.height) * v).div_ceil(self.v_max.max(1));
+            v.min(plane_height.div_ceil(8).saturating_sub(mcu_height * v))
+        } else {
+            1
+        };
+
+        'rows: for block_row in 0..block_rows {
         for j in 0..scan_du_width {
             // iterate over components
             for &k in z_scans {
@@ -571,7 +589,7 @@ impl<T: ZByteReaderTrait> JpegDecoder<T> {
 
                             let idct_position = if PROGRESSIVE {
                                 // For non-interleaved, j indexes data units directly
-                                j * 8
+                                j * 8 + block_row * 8 * component.width_stride
                             } else {
                                 // derived from stb and rewritten for my tastes
                                 let c2 = v_samp * 8;
@@ -580,7 +598,9 @@ impl<T: ZByteReaderTrait> JpegDecoder<T> {
                                 component.width_stride * c2 + c3
                             };
 
-                            let idct_pos = channel.get_mut(idct_position..).unwrap();
+                            let Some(idct_pos) = channel.get_mut(idct_position..) else {
+                                return Err(DecodeErrors::FormatStatic("block outside its component"));
+                            };
 
                             if len <= 1 {
                                 (self.idct_1x1_func)(tmp, idct_pos, component.width_stride);
@@ -603,8 +623,9 @@ impl<T: ZByteReaderTrait> JpegDecoder<T> {
             }
 
             if stream.marker.is_some() && stream.bits_left == 0 {
-                break;
+                break 'rows;
             }
+        }
         }
 
         self.check_stream_marker_after_mcu_width(stream)
@@ -789,13 +810,8 @@ impl<T: ZByteReaderTrait> JpegDecoder<T> {
         &mut self, pixels: &mut [u8], i: usize, mcu_height: usize, width: usize,
         padded_width: usize, pixels_written: &mut usize, upsampler_scratch_space: &mut [i16]
     ) -> Result<(), DecodeErrors> {
-        if let Some(planes) = self.captured_planes.as_mut() {
-            for (plane, component) in planes.iter_mut().zip(&self.components) {
-                if component.needed {
-                    plane.extend_from_slice(&component.raw_coeff);
-                }
-            }
-            return Ok(());
+        if self.captured_planes.is_some() {
+            return self.capture_planes_row();
         }
         let out_colorspace_components = self.options.jpeg_get_out_colorspace().num_components();
 

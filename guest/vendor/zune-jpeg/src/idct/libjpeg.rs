@@ -1,26 +1,16 @@
-//! libjpeg-turbo's integer IDCTs, ported line for line so that a block decodes to the same samples as
-//! PIL (accurate integer, `jidctint.c`) or TensorFlow's default `decode_jpeg` (fast integer,
-//! `jidctfst.c`).
+//! libjpeg-turbo's integer IDCTs, so that a block decodes to the same samples as PIL (accurate integer,
+//! `jidctint.c`) or TensorFlow's default `decode_jpeg` (fast integer, `jidctfst.c`).
 //!
-//! Added for the mobilenet-infer-benchmark guest (see `guest/vendor/README.md`). Integer widths
-//! follow the C of an x86-64 build with SIMD, whose vector code gives the same results: `JLONG` is
-//! 64 bits, the workspace `int` is 32, and the fast IDCT's `DCTELEM` is 16 (`short` with
-//! `WITH_SIMD`), so sums wrap where the C's do. Inputs are dequantized coefficients in natural order:
-//! `coef * quantval` for the accurate IDCT, `coef * ifast_multiplier` (see [`ifast_multipliers`]) for
-//! the fast one.
-
-/// The 10-bit post-IDCT range limit of `jdmaster.c` (`IDCT_range_limit` with `RANGE_MASK`): the
-/// value is taken modulo 1024 as a signed 10-bit number, shifted by +128 and clamped to a sample.
-#[inline(always)]
-fn range_limit(x: i32) -> i16 {
-    let wrapped = ((x & 1023) ^ 512) - 512;
-    (wrapped + 128).clamp(0, 255) as i16
-}
-
-#[inline(always)]
-fn descale(x: i64, n: u32) -> i64 {
-    (x + (1_i64 << (n - 1))) >> n
-}
+//! Added for the mobilenet-infer-benchmark guest (see `guest/vendor/README.md`). PIL and TensorFlow run
+//! libjpeg-turbo's x86-64 vector code (`simd/x86_64/jidctint-avx2.asm` and `-sse2.asm`,
+//! `jidctfst-sse2.asm`), which keeps every intermediate in 16-bit lanes and saturates where the scalar C
+//! wraps or widens. For ordinary photos the two agree; for extreme coefficients (a dithered photo at
+//! low quality, raised quantization tables) they do not, so these follow the vector code step by step:
+//! 16-bit dequantization (`pmullw`), `pmaddwd` products summed in 32 bits, `packssdw` and `packsswb`
+//! saturation, and the fast IDCT's `pmulhw` with its constants pre-shifted. Inputs are dequantized
+//! coefficients in natural order (`coef * quantval`, or `coef * ifast_multiplier` for the fast IDCT,
+//! see [`ifast_multipliers`]); they are read, never written, so a caller's zeroing contract on the
+//! block holds.
 
 /// Which libjpeg-turbo IDCT a decoder uses (`cinfo->dct_method`).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -31,110 +21,94 @@ pub enum LibjpegIdct {
     FastInteger,
 }
 
-const ISLOW_CONST_BITS: u32 = 13;
-const ISLOW_PASS1_BITS: u32 = 2;
-const FIX_0_298631336: i64 = 2446;
-const FIX_0_390180644: i64 = 3196;
-const FIX_0_541196100: i64 = 4433;
-const FIX_0_765366865: i64 = 6270;
-const FIX_0_899976223: i64 = 7373;
-const FIX_1_175875602: i64 = 9633;
-const FIX_1_501321110: i64 = 12299;
-const FIX_1_847759065: i64 = 15137;
-const FIX_1_961570560: i64 = 16069;
-const FIX_2_053119869: i64 = 16819;
-const FIX_2_562915447: i64 = 20995;
-const FIX_3_072711026: i64 = 25172;
-
-/// `jpeg_idct_islow`: `input` holds dequantized coefficients (left untouched, so a caller's
-/// zeroing contract on it holds), `output` gets 8 rows of 8 samples `stride` apart.
-#[allow(clippy::too_many_lines)]
-pub fn idct_islow(input: &mut [i32; 64], output: &mut [i16], stride: usize) {
-    let mut ws = [0_i32; 64];
-    for c in 0..8 {
-        let col = |k: usize| i64::from(input[8 * k + c]);
-        if (1..8).all(|k| input[8 * k + c] == 0) {
-            let dcval = input[c].wrapping_shl(ISLOW_PASS1_BITS);
-            for k in 0..8 {
-                ws[8 * k + c] = dcval;
-            }
-            continue;
-        }
-        let (z2, z3) = (col(2), col(6));
-        let z1 = (z2 + z3) * FIX_0_541196100;
-        let tmp2 = z1 + z3 * -FIX_1_847759065;
-        let tmp3 = z1 + z2 * FIX_0_765366865;
-        let (z2, z3) = (col(0), col(4));
-        let tmp0 = (z2 + z3) << ISLOW_CONST_BITS;
-        let tmp1 = (z2 - z3) << ISLOW_CONST_BITS;
-        let (tmp10, tmp13) = (tmp0 + tmp3, tmp0 - tmp3);
-        let (tmp11, tmp12) = (tmp1 + tmp2, tmp1 - tmp2);
-        let (o0, o1, o2, o3) = islow_odd(col(7), col(5), col(3), col(1));
-        let n = ISLOW_CONST_BITS - ISLOW_PASS1_BITS;
-        ws[c] = descale(tmp10 + o3, n) as i32;
-        ws[8 * 7 + c] = descale(tmp10 - o3, n) as i32;
-        ws[8 + c] = descale(tmp11 + o2, n) as i32;
-        ws[8 * 6 + c] = descale(tmp11 - o2, n) as i32;
-        ws[8 * 2 + c] = descale(tmp12 + o1, n) as i32;
-        ws[8 * 5 + c] = descale(tmp12 - o1, n) as i32;
-        ws[8 * 3 + c] = descale(tmp13 + o0, n) as i32;
-        ws[8 * 4 + c] = descale(tmp13 - o0, n) as i32;
-    }
-    let n = ISLOW_CONST_BITS + ISLOW_PASS1_BITS + 3;
-    for r in 0..8 {
-        let row = &ws[8 * r..8 * r + 8];
-        let out = &mut output[r * stride..r * stride + 8];
-        if row[1..].iter().all(|&v| v == 0) {
-            out.fill(range_limit(descale(i64::from(row[0]), ISLOW_PASS1_BITS + 3) as i32));
-            continue;
-        }
-        let w = |k: usize| i64::from(row[k]);
-        let (z2, z3) = (w(2), w(6));
-        let z1 = (z2 + z3) * FIX_0_541196100;
-        let tmp2 = z1 + z3 * -FIX_1_847759065;
-        let tmp3 = z1 + z2 * FIX_0_765366865;
-        let tmp0 = (w(0) + w(4)) << ISLOW_CONST_BITS;
-        let tmp1 = (w(0) - w(4)) << ISLOW_CONST_BITS;
-        let (tmp10, tmp13) = (tmp0 + tmp3, tmp0 - tmp3);
-        let (tmp11, tmp12) = (tmp1 + tmp2, tmp1 - tmp2);
-        let (o0, o1, o2, o3) = islow_odd(w(7), w(5), w(3), w(1));
-        let lim = |x: i64| range_limit(descale(x, n) as i32);
-        out[0] = lim(tmp10 + o3);
-        out[7] = lim(tmp10 - o3);
-        out[1] = lim(tmp11 + o2);
-        out[6] = lim(tmp11 - o2);
-        out[2] = lim(tmp12 + o1);
-        out[5] = lim(tmp12 - o1);
-        out[3] = lim(tmp13 + o0);
-        out[4] = lim(tmp13 - o0);
-    }
-}
-
-/// The odd part of `jpeg_idct_islow` (figure 8 of the AA&N paper); inputs are y7, y5, y3, y1.
+/// Column `c` of a block as the vector code loads it: each dequantized coefficient's low 16 bits.
 #[inline(always)]
-fn islow_odd(mut tmp0: i64, mut tmp1: i64, mut tmp2: i64, mut tmp3: i64) -> (i64, i64, i64, i64) {
-    let z1 = tmp0 + tmp3;
-    let z2 = tmp1 + tmp2;
-    let z3 = tmp0 + tmp2;
-    let z4 = tmp1 + tmp3;
-    let z5 = (z3 + z4) * FIX_1_175875602;
-    tmp0 *= FIX_0_298631336;
-    tmp1 *= FIX_2_053119869;
-    tmp2 *= FIX_3_072711026;
-    tmp3 *= FIX_1_501321110;
-    let z1 = z1 * -FIX_0_899976223;
-    let z2 = z2 * -FIX_2_562915447;
-    let z3 = z3 * -FIX_1_961570560 + z5;
-    let z4 = z4 * -FIX_0_390180644 + z5;
-    (tmp0 + z1 + z3, tmp1 + z2 + z4, tmp2 + z2 + z3, tmp3 + z1 + z4)
+fn column(input: &[i32; 64], c: usize) -> [i16; 8] {
+    core::array::from_fn(|k| input[8 * k + c] as i16)
 }
 
-/// `jddctmgr.c`'s AA&N multipliers for the fast IDCT: each quantization value (natural order)
-/// scaled by `aanscales` and descaled to `IFAST_SCALE_BITS` = 2 fractional bits, as a `short`.
+/// Store row `r` of the result: `packsswb` to -128..=127, then `+ CENTERJSAMPLE`. A block that does not fit
+/// the output (only in a malformed image) is dropped instead of panicking.
+#[inline(always)]
+fn store_row(output: &mut [i16], stride: usize, r: usize, row: [i16; 8]) {
+    if let Some(out) = output.get_mut(r * stride..r * stride + 8) {
+        for (o, v) in out.iter_mut().zip(row) {
+            *o = v.clamp(-128, 127) + 128;
+        }
+    }
+}
+
+const F_0_298: i32 = 2446;
+const F_0_390: i32 = 3196;
+const F_0_541: i32 = 4433;
+const F_0_765: i32 = 6270;
+const F_0_899: i32 = 7373;
+const F_1_175: i32 = 9633;
+const F_1_501: i32 = 12299;
+const F_1_847: i32 = 15137;
+const F_1_961: i32 = 16069;
+const F_2_053: i32 = 16819;
+const F_2_562: i32 = 20995;
+const F_3_072: i32 = 25172;
+
+/// `pmaddwd`: two 16×16-bit products summed in 32 bits.
+#[inline(always)]
+fn madd(a: i16, ca: i32, b: i16, cb: i32) -> i32 {
+    (i32::from(a) * ca).wrapping_add(i32::from(b) * cb)
+}
+
+/// One 8-point pass of `jidctint-avx2.asm` / `-sse2.asm`; results descaled by `n` bits and saturated to 16.
+#[inline(always)]
+fn islow_1d(v: [i16; 8], n: u32) -> [i16; 8] {
+    // even part: the rotator as two pmaddwd, then tmp0/tmp1 from in0 ± in4 (16-bit) shifted up
+    let tmp3 = madd(v[2], F_0_541 + F_0_765, v[6], F_0_541);
+    let tmp2 = madd(v[2], F_0_541, v[6], F_0_541 - F_1_847);
+    let tmp0 = i32::from(v[0].wrapping_add(v[4])) << 13;
+    let tmp1 = i32::from(v[0].wrapping_sub(v[4])) << 13;
+    let (tmp10, tmp13) = (tmp0.wrapping_add(tmp3), tmp0.wrapping_sub(tmp3));
+    let (tmp11, tmp12) = (tmp1.wrapping_add(tmp2), tmp1.wrapping_sub(tmp2));
+    // odd part: z3 = in7 + in3, z4 = in5 + in1 in 16 bits, every product a pmaddwd pair
+    let z3 = v[7].wrapping_add(v[3]);
+    let z4 = v[5].wrapping_add(v[1]);
+    let z3p = madd(z3, F_1_175 - F_1_961, z4, F_1_175);
+    let z4p = madd(z3, F_1_175, z4, F_1_175 - F_0_390);
+    let t0 = madd(v[7], F_0_298 - F_0_899, v[1], -F_0_899).wrapping_add(z3p);
+    let t3 = madd(v[7], -F_0_899, v[1], F_1_501 - F_0_899).wrapping_add(z4p);
+    let t1 = madd(v[5], F_2_053 - F_2_562, v[3], -F_2_562).wrapping_add(z4p);
+    let t2 = madd(v[5], -F_2_562, v[3], F_3_072 - F_2_562).wrapping_add(z3p);
+    let d = |x: i32| (x.wrapping_add(1 << (n - 1)) >> n).clamp(-32768, 32767) as i16;
+    [
+        d(tmp10.wrapping_add(t3)),
+        d(tmp11.wrapping_add(t2)),
+        d(tmp12.wrapping_add(t1)),
+        d(tmp13.wrapping_add(t0)),
+        d(tmp13.wrapping_sub(t0)),
+        d(tmp12.wrapping_sub(t1)),
+        d(tmp11.wrapping_sub(t2)),
+        d(tmp10.wrapping_sub(t3)),
+    ]
+}
+
+/// `jsimd_idct_islow`: `output` gets 8 rows of 8 samples `stride` apart.
+pub fn idct_islow(input: &mut [i32; 64], output: &mut [i16], stride: usize) {
+    // pass 1 over columns; the vector code takes the DC-only path only when rows 1..7 are all zero
+    let dc_only = input[8..].iter().all(|&v| v == 0);
+    let mut ws = [[0_i16; 8]; 8]; // ws[column][row]
+    for (c, out) in ws.iter_mut().enumerate() {
+        let col = column(input, c);
+        *out = if dc_only { [col[0].wrapping_shl(2); 8] } else { islow_1d(col, 13 - 2) };
+    }
+    for r in 0..8 {
+        store_row(output, stride, r, islow_1d(core::array::from_fn(|c| ws[c][r]), 13 + 2 + 3));
+    }
+}
+
+/// `jddctmgr.c`'s AA&N multipliers for the fast IDCT: each quantization value (natural order) times
+/// `aanscales`, descaled from 14 to `IFAST_SCALE_BITS` = 2 fractional bits and stored as a `short`.
 #[must_use]
 pub fn ifast_multipliers(quant: &[i32; 64]) -> [i32; 64] {
     #[rustfmt::skip]
-    const AANSCALES: [i32; 64] = [
+    const AANSCALES: [i64; 64] = [
         16384, 22725, 21407, 19266, 16384, 12873,  8867,  4520,
         22725, 31521, 29692, 26722, 22725, 17855, 12299,  6270,
         21407, 29692, 27969, 25172, 21407, 16819, 11585,  5906,
@@ -144,110 +118,75 @@ pub fn ifast_multipliers(quant: &[i32; 64]) -> [i32; 64] {
          8867, 12299, 11585, 10426,  8867,  6967,  4799,  2446,
          4520,  6270,  5906,  5315,  4520,  3552,  2446,  1247,
     ];
-    let mut out = [0; 64];
-    for i in 0..64 {
-        // MULTIPLY16V16 casts both to INT16; IFAST_MULT_TYPE is a short.
-        let product = i64::from(quant[i] as i16) * i64::from(AANSCALES[i] as i16);
-        out[i] = i32::from(descale(product, 14 - 2) as i16);
-    }
-    out
+    core::array::from_fn(|i| {
+        let product = i64::from(quant[i]) * AANSCALES[i];
+        i32::from(((product + (1 << 11)) >> 12) as i16)
+    })
 }
 
-const IFAST_PASS1_BITS: u32 = 2;
-const FIX_1_082392200: i64 = 277;
-const FIX_1_414213562: i64 = 362;
-const FIX_1_847759065_FAST: i64 = 473;
-const FIX_2_613125930: i64 = 669;
-
-/// `MULTIPLY` of `jidctfst.c`: `(DCTELEM)DESCALE(var * const, 8)` without rounding.
+/// `pmulhw` by a constant pre-shifted as in `jidctfst-sse2.asm` (`CONST_SHIFT` 6, the operand shifted by
+/// `PRE_MULTIPLY_SCALE_BITS` 2 first).
 #[inline(always)]
-fn fmul(var: i32, c: i64) -> i16 {
-    ((i64::from(var) * c) >> 8) as i16
+fn mulhw(x: i16, c: i32) -> i16 {
+    ((i32::from(x) * c) >> 16) as i16
 }
 
-/// `jpeg_idct_ifast`; `input` holds `coef * ifast_multiplier` in natural order and is left untouched.
-#[allow(clippy::too_many_lines)]
+const PW_F1414: i32 = 362 << 6;
+const PW_F1847: i32 = 473 << 6;
+const PW_MF1613: i32 = -((669 - 256) << 6);
+const PW_F1082: i32 = 277 << 6;
+
+/// One 8-point pass of `jidctfst-sse2.asm`, every step in 16-bit lanes.
+#[inline(always)]
+fn ifast_1d(v: [i16; 8]) -> [i16; 8] {
+    let add = |x: i16, y: i16| x.wrapping_add(y);
+    let sub = |x: i16, y: i16| x.wrapping_sub(y);
+    let pre = |x: i16| x.wrapping_shl(2);
+    // even part
+    let tmp10 = add(v[0], v[4]);
+    let tmp11 = sub(v[0], v[4]);
+    let tmp13 = add(v[2], v[6]);
+    let tmp12 = sub(mulhw(pre(sub(v[2], v[6])), PW_F1414), tmp13);
+    let (tmp0, tmp3) = (add(tmp10, tmp13), sub(tmp10, tmp13));
+    let (tmp1, tmp2) = (add(tmp11, tmp12), sub(tmp11, tmp12));
+    // odd part
+    let z13 = add(v[5], v[3]);
+    let z10 = sub(v[5], v[3]);
+    let z11 = add(v[1], v[7]);
+    let z12 = sub(v[1], v[7]);
+    let (z10s, z12s) = (pre(z10), pre(z12));
+    let tmp7 = add(z11, z13);
+    let tmp11 = mulhw(pre(sub(z11, z13)), PW_F1414);
+    let z5 = mulhw(add(z10s, z12s), PW_F1847);
+    // MULTIPLY(z10, -FIX_2_613125930) does not fit a 16-bit constant: (-1.613 z10) - z10
+    let tmp12 = add(sub(mulhw(z10s, PW_MF1613), z10), z5);
+    let tmp10 = sub(mulhw(z12s, PW_F1082), z5);
+    let tmp6 = sub(tmp12, tmp7);
+    let tmp5 = sub(tmp11, tmp6);
+    let tmp4 = add(tmp10, tmp5);
+    [
+        add(tmp0, tmp7),
+        add(tmp1, tmp6),
+        add(tmp2, tmp5),
+        sub(tmp3, tmp4),
+        add(tmp3, tmp4),
+        sub(tmp2, tmp5),
+        sub(tmp1, tmp6),
+        sub(tmp0, tmp7),
+    ]
+}
+
+/// `jsimd_idct_ifast`; `input` holds `coef * ifast_multiplier` in natural order.
 pub fn idct_ifast(input: &mut [i32; 64], output: &mut [i16], stride: usize) {
-    let mut ws = [0_i32; 64];
-    for c in 0..8 {
-        if (1..8).all(|k| input[8 * k + c] == 0) {
-            // `int dcval = (int)DEQUANTIZE(...)`: not narrowed to a DCTELEM here.
-            for k in 0..8 {
-                ws[8 * k + c] = input[c];
-            }
-            continue;
-        }
-        // `tmpN = DEQUANTIZE(...)` assigns to a 16-bit DCTELEM.
-        let q = |k: usize| i32::from(input[8 * k + c] as i16);
-        let (t0, t1, t2, t3) = (q(0), q(2), q(4), q(6));
-        let tmp10 = (t0 + t2) as i16;
-        let tmp11 = (t0 - t2) as i16;
-        let tmp13 = (t1 + t3) as i16;
-        let tmp12 = (i32::from(fmul(t1 - t3, FIX_1_414213562)) - i32::from(tmp13)) as i16;
-        let e0 = (i32::from(tmp10) + i32::from(tmp13)) as i16;
-        let e3 = (i32::from(tmp10) - i32::from(tmp13)) as i16;
-        let e1 = (i32::from(tmp11) + i32::from(tmp12)) as i16;
-        let e2 = (i32::from(tmp11) - i32::from(tmp12)) as i16;
-        let (o4, o5, o6, o7) = ifast_odd(q(1), q(3), q(5), q(7));
-        let s = |a: i16, b: i16| i32::from(a) + i32::from(b);
-        let d = |a: i16, b: i16| i32::from(a) - i32::from(b);
-        ws[c] = s(e0, o7);
-        ws[8 * 7 + c] = d(e0, o7);
-        ws[8 + c] = s(e1, o6);
-        ws[8 * 6 + c] = d(e1, o6);
-        ws[8 * 2 + c] = s(e2, o5);
-        ws[8 * 5 + c] = d(e2, o5);
-        ws[8 * 4 + c] = s(e3, o4);
-        ws[8 * 3 + c] = d(e3, o4);
+    let mut ws = [[0_i16; 8]; 8]; // ws[column][row]
+    for (c, out) in ws.iter_mut().enumerate() {
+        let col = column(input, c);
+        *out = if col[1..].iter().all(|&v| v == 0) { [col[0]; 8] } else { ifast_1d(col) };
     }
-    let n = IFAST_PASS1_BITS + 3;
     for r in 0..8 {
-        let row = &ws[8 * r..8 * r + 8];
-        let out = &mut output[r * stride..r * stride + 8];
-        if row[1..].iter().all(|&v| v == 0) {
-            out.fill(range_limit(row[0] >> n));
-            continue;
-        }
-        // `(DCTELEM)wsptr[k]`
-        let w = |k: usize| i32::from(row[k] as i16);
-        let tmp10 = (w(0) + w(4)) as i16;
-        let tmp11 = (w(0) - w(4)) as i16;
-        let tmp13 = (w(2) + w(6)) as i16;
-        let tmp12 = (i32::from(fmul(w(2) - w(6), FIX_1_414213562)) - i32::from(tmp13)) as i16;
-        let e0 = (i32::from(tmp10) + i32::from(tmp13)) as i16;
-        let e3 = (i32::from(tmp10) - i32::from(tmp13)) as i16;
-        let e1 = (i32::from(tmp11) + i32::from(tmp12)) as i16;
-        let e2 = (i32::from(tmp11) - i32::from(tmp12)) as i16;
-        let (o4, o5, o6, o7) = ifast_odd(w(1), w(3), w(5), w(7));
-        let lim = |x: i32| range_limit(x >> n);
-        out[0] = lim(i32::from(e0) + i32::from(o7));
-        out[7] = lim(i32::from(e0) - i32::from(o7));
-        out[1] = lim(i32::from(e1) + i32::from(o6));
-        out[6] = lim(i32::from(e1) - i32::from(o6));
-        out[2] = lim(i32::from(e2) + i32::from(o5));
-        out[5] = lim(i32::from(e2) - i32::from(o5));
-        out[4] = lim(i32::from(e3) + i32::from(o4));
-        out[3] = lim(i32::from(e3) - i32::from(o4));
+        let row = ifast_1d(core::array::from_fn(|c| ws[c][r]));
+        store_row(output, stride, r, row.map(|v| v >> 5)); // PASS1_BITS + 3
     }
-}
-
-/// The odd part of `jpeg_idct_ifast`; inputs are the y1, y3, y5, y7 DCTELEMs, outputs tmp4..tmp7.
-#[inline(always)]
-fn ifast_odd(t4: i32, t5: i32, t6: i32, t7: i32) -> (i16, i16, i16, i16) {
-    let z13 = (t6 + t5) as i16;
-    let z10 = (t6 - t5) as i16;
-    let z11 = (t4 + t7) as i16;
-    let z12 = (t4 - t7) as i16;
-    let (z10, z11, z12, z13) = (i32::from(z10), i32::from(z11), i32::from(z12), i32::from(z13));
-    let tmp7 = (z11 + z13) as i16;
-    let tmp11 = fmul(z11 - z13, FIX_1_414213562);
-    let z5 = fmul(z10 + z12, FIX_1_847759065_FAST);
-    let tmp10 = (i32::from(fmul(z12, FIX_1_082392200)) - i32::from(z5)) as i16;
-    let tmp12 = (i32::from(fmul(z10, -FIX_2_613125930)) + i32::from(z5)) as i16;
-    let tmp6 = (i32::from(tmp12) - i32::from(tmp7)) as i16;
-    let tmp5 = (i32::from(tmp11) - i32::from(tmp6)) as i16;
-    let tmp4 = (i32::from(tmp10) + i32::from(tmp5)) as i16;
-    (tmp4, tmp5, tmp6, tmp7)
 }
 
 #[cfg(test)]
@@ -255,15 +194,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn range_limit_matches_the_table() {
-        assert_eq!(range_limit(0), 128);
-        assert_eq!(range_limit(127), 255);
-        assert_eq!(range_limit(128), 255);
-        assert_eq!(range_limit(511), 255);
-        assert_eq!(range_limit(512), 0);
-        assert_eq!(range_limit(-128), 0);
-        assert_eq!(range_limit(-1), 127);
-        assert_eq!(range_limit(1024), 128);
+    fn a_block_that_does_not_fit_the_output_is_dropped_not_a_panic() {
+        let mut block = [0_i32; 64];
+        block[0] = 80;
+        let mut short = [0_i16; 20];
+        idct_islow(&mut block, &mut short, 8);
+        assert_eq!(short[..16], [138; 16]);
+        block[0] = 80 * 4; // the fast IDCT's multipliers carry 2 fractional bits
+        idct_ifast(&mut block, &mut short, 8);
+        assert_eq!(short[..16], [138; 16]);
+    }
+
+    #[test]
+    fn ifast_multipliers_are_quant_times_aan_in_2_fractional_bits() {
+        let m = ifast_multipliers(&[1; 64]);
+        assert_eq!((m[0], m[1], m[63]), (4, 6, 0)); // 16384/4096, 22725/4096, 1247/4096 rounded
     }
 
     #[test]
