@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -61,3 +63,56 @@ def built(default_model, dist):
 
     build_all(default_model, dist)
     return default_model
+
+
+@pytest.fixture(scope="session")
+def docker_api(tmp_path_factory):
+    """A Docker Engine API on a socket this test session owns: podman's Docker-compatible service, with its own
+    storage (so it shares no images with the podman CLI's), runc and cgroupfs as the CLI runs here. The Docker
+    SDK path (toolchain/runtimes/containers.py) is tested against it for real."""
+    from toolchain.core.programs import PODMAN, RUNC
+    from toolchain.runtimes.containers import DockerEngine
+
+    home = tmp_path_factory.mktemp("docker-api")
+    socket = home / "docker.sock"
+    command = [
+        PODMAN.require(),
+        f"--root={home / 'root'}",
+        f"--runroot={home / 'run'}",
+        "--storage-driver=vfs",
+        f"--runtime={RUNC.require()}",
+        "--cgroup-manager=cgroupfs",
+        "system",
+        "service",
+        "--time=0",
+        f"unix://{socket}",
+    ]
+    service = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    engine = DockerEngine(f"unix://{socket}")
+    try:
+        deadline = time.monotonic() + 60
+        while engine.unavailable_reason() is not None:
+            assert service.poll() is None, service.stderr.read().decode() if service.stderr else ""
+            assert time.monotonic() < deadline, "podman system service did not answer within 60 s"
+            time.sleep(0.2)
+        yield engine
+    finally:
+        service.terminate()
+        try:
+            service.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            service.kill()
+        # the service's vfs layers are root-owned copies; podman removes them cleanly
+        subprocess.run(
+            [
+                PODMAN.path,
+                f"--root={home / 'root'}",
+                f"--runroot={home / 'run'}",
+                "--storage-driver=vfs",
+                "system",
+                "reset",
+                "--force",
+            ],
+            capture_output=True,
+            timeout=300,
+        )

@@ -160,4 +160,4 @@ def test_a_sampling_factor_zune_cannot_decode_is_a_clear_error(guest_decodes):
     guest must answer with the error contract, not panic."""
     jpeg = cjpeg(_photo("coffee.png").resize((64, 48)), 80, "3x1,1x1,1x1")
     answer = guest_decodes("pil", jpeg)
-    assert answer["error"].startswith("JPEG could not be decoded"), answer
+    assert "could not be decoded" in answer["error"] and "power of two" in answer["error"], answer

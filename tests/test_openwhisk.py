@@ -1,6 +1,7 @@
 """OpenWhisk protocol conformance of the packaged native actions, adapted from OpenWhisk's runtime test suite
-(BasicActionRunnerTests): the action image under podman (and the same server bare), and the actionloop exec
-over pipes. Real artifacts, real processes, real HTTP on localhost."""
+(BasicActionRunnerTests): the action image under the podman CLI and through the Docker SDK (against podman's
+Docker-compatible service), the same server bare, and the actionloop exec over pipes. Real artifacts, real
+processes, real HTTP on localhost."""
 
 from __future__ import annotations
 
@@ -62,6 +63,16 @@ def loaded_image(packaged):
     remove_image(image_id)
 
 
+@pytest.fixture(scope="module")
+def docker_loaded_image(packaged, docker_api):
+    """The same image loaded through the Docker SDK (`docker load` over the Engine API)."""
+    image_id = docker_api.load(packaged["image"])
+    assert image_id == packaged["image_id"] and docker_api.exists(image_id)
+    yield image_id
+    docker_api.remove(image_id)
+    assert not docker_api.exists(image_id)
+
+
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
@@ -96,11 +107,13 @@ def loaded_ort_image(packaged):
     remove_image(image_id)
 
 
-@pytest.fixture(params=["podman", "bare", "podman-onnxruntime"])
+@pytest.fixture(params=["podman", "docker-sdk", "bare", "podman-onnxruntime"])
 def server(request, packaged):
     """A fresh action server per test (so init/run order is the test's own); removed even on failure."""
     if request.param == "podman":
         srv = ServerAction.in_podman(request.getfixturevalue("loaded_image"))
+    elif request.param == "docker-sdk":
+        srv = request.getfixturevalue("docker_api").run_server(request.getfixturevalue("docker_loaded_image"))
     elif request.param == "podman-onnxruntime":
         srv = ServerAction.in_podman(request.getfixturevalue("loaded_ort_image"))
     else:
@@ -112,6 +125,29 @@ def server(request, packaged):
         yield srv
     finally:
         srv.close()
+
+
+def test_a_docker_sdk_container_has_its_limits_pid_and_logs(docker_api, docker_loaded_image, packaged):
+    """What the podman CLI path gives the benchmarks, the Docker path gives too: the memory limit, the server's
+    host PID (peak RSS), and its stdout/stderr split (the activation sentinels)."""
+    srv = docker_api.run_server(docker_loaded_image, memory_mb=768)
+    try:
+        srv.wait_ready()
+        assert srv.init().status == 200
+        g = packaged["goldens"][0]
+        assert srv.run({"image": b64(g.image_bytes)}).body["index"] == g.tf_result["index"]
+        assert srv.stdout.wait_for(1).count(SENTINEL) == 1 and srv.stderr.wait_for(1).count(SENTINEL) == 1
+        assert (srv.peak_rss_kib() or 0) > 20_000
+        container = srv.process.container  # type: ignore[attr-defined]
+        container.reload()
+        assert container.attrs["HostConfig"]["Memory"] == 768 * 2**20
+        # Docker names them "nofile", podman's compatible service "RLIMIT_NOFILE"
+        ulimits = container.attrs["HostConfig"]["Ulimits"]
+        limits = {u["Name"].lower().removeprefix("rlimit_"): u["Hard"] for u in ulimits}
+        assert limits == {"nofile": 1024, "nproc": 1024}
+    finally:
+        srv.close()
+    assert srv.process.exit_code() is not None  # removed
 
 
 def test_run_before_init_is_served(server, packaged):

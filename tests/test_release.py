@@ -25,7 +25,7 @@ from toolchain.package.oci import archive_image_id
 from toolchain.pipeline import package_all
 from toolchain.release.release import make_release
 from toolchain.release.sbom import components_named, sbom, validate
-from toolchain.runtimes.actions import PODMAN_GLOBAL, ServerAction, free_port
+from toolchain.runtimes.actions import PODMAN_GLOBAL, SENTINEL, ServerAction, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -195,15 +195,29 @@ def test_a_pushed_image_pulled_back_by_digest_answers_as_the_built_one(pushed_re
         [*PODMAN_GLOBAL, "image", "inspect", "--format", "{{.Id}}", image["reference"]], capture_output=True, text=True
     ).stdout.strip()
     assert pulled_id == built_id.removeprefix("sha256:")  # the same config digest: the same image
-    golden = load_goldens(cfg, dist)[0]
+    # The conformance the loaded image passes (tests/test_openwhisk.py), on the pulled one: /init once, every
+    # golden answered as TensorFlow answers it with the activation sentinels, the bad-input corpus refused
+    # with the error contract, and still serving after it.
+    from bad_inputs import CORPUS, check_answer
+
     server = ServerAction.in_podman(pulled_id)
     try:
         server.wait_ready()
-        server.init()
-        answer = server.run({"image": base64.b64encode(golden.image_bytes).decode()}).body
+        assert server.init().status == 200 and server.init().status == 403
+        goldens = load_goldens(cfg, dist)
+        for golden in goldens:
+            answer = server.run({"image": base64.b64encode(golden.image_bytes).decode()}).body
+            assert answer["index"] == golden.tf_result["index"], (golden.name, answer)
+        assert server.stdout.wait_for(len(goldens)).count(SENTINEL) == len(goldens)
+        for name, request, expected in CORPUS:
+            answer = server.post("/run", b'{"value": ' + request + b"}")
+            assert answer.status in (200, 400), (name, answer)
+            check_answer(name, expected, answer.body)
+        first = goldens[0]
+        answer = server.run({"image": base64.b64encode(first.image_bytes).decode()}).body
+        assert answer["index"] == first.tf_result["index"], answer
     finally:
         server.close()
-    assert answer["index"] == golden.tf_result["index"], answer
 
 
 def test_an_unreachable_registry_is_a_clear_error_and_writes_nothing(packaged, tmp_path):

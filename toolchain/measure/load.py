@@ -17,7 +17,8 @@ from toolchain.core.config import ModelConfig
 from toolchain.core.errors import StageError
 from toolchain.core.fsutil import canonical_json, write_atomic
 from toolchain.measure.bench.stats import summarize
-from toolchain.runtimes.actions import ServerAction, load_image, proc_status_kib, remove_image
+from toolchain.runtimes.actions import ServerAction, proc_status_kib
+from toolchain.runtimes.containers import container_engine
 
 RSS_GROWTH_LIMIT_MB = 16
 
@@ -43,10 +44,10 @@ def run_load(cfg: ModelConfig, dist: DistLayout, s: LoadSettings) -> dict:
     goldens = [g for g in load_goldens(cfg, dist) if g.kind == "photo"]
     good = [({"image": base64.b64encode(g.image_bytes).decode()}, g.tf_result["index"]) for g in goldens]
     bad = bad_values(goldens[0].image_bytes)
-    image_id = None
+    image_id, runner = None, container_engine()
     if s.target == "container":
-        image_id = load_image(image_path(cfg.name, dist))
-        server = ServerAction.in_podman(image_id)
+        image_id = runner.load(image_path(cfg.name, dist))
+        server = runner.run_server(image_id)
     else:
         server = ServerAction.bare(native_cli_path(cfg.name, dist))
     latencies, failures, counts = [], [], {"good": 0, "bad": 0}
@@ -93,7 +94,7 @@ def run_load(cfg: ModelConfig, dist: DistLayout, s: LoadSettings) -> dict:
     finally:
         server.close()
         if image_id:
-            remove_image(image_id)
+            runner.remove(image_id)
     # the allocator returns memory lazily, so RSS fluctuates: a leak shows as the end above every early peak
     early = [mb for _, mb in rss_samples[: max(1, len(rss_samples) // 2)]]
     growth = rss_samples[-1][1] - max(early)

@@ -55,7 +55,7 @@ def measure_server_peak_mb(binary: Path, request: dict, concurrent: int = 2) -> 
         bad = [a for a in answers if a.status != 200 or "error" in a.body]
         if bad:
             raise StageError(f"the action server refused the measurement image: {bad[0]}")
-        return peak_kib(server.proc.pid) / 1024
+        return peak_kib(server.server_pid()) / 1024
     finally:
         server.close()
 

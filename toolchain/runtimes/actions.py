@@ -21,8 +21,10 @@ import threading
 import time
 import uuid
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from toolchain.core import log
 from toolchain.core.errors import StageError
@@ -58,18 +60,25 @@ def envelope(value, **fields) -> dict:
 
 
 class StreamLog:
-    """Collects a child's stream line by line in a thread."""
+    """Collects a child's stream (a pipe, or any iterable of byte chunks such as a container's log stream) line by
+    line in a thread."""
 
-    def __init__(self, stream):
+    def __init__(self, stream: Iterable[bytes]):
         self.lines: list[str] = []
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._pump, args=(stream,), daemon=True)
         self._thread.start()
 
-    def _pump(self, stream):
-        for raw in iter(stream.readline, b""):
+    def _pump(self, stream: Iterable[bytes]):
+        pending = b""
+        for chunk in stream:
+            pending += chunk
+            *complete, pending = pending.split(b"\n")
             with self._lock:
-                self.lines.append(raw.decode("utf-8", "replace").rstrip("\n"))
+                self.lines.extend(line.decode("utf-8", "replace") for line in complete)
+        if pending:
+            with self._lock:
+                self.lines.append(pending.decode("utf-8", "replace"))
 
     def snapshot(self) -> list[str]:
         with self._lock:
@@ -152,6 +161,7 @@ class ExecAction:
         )
         os.close(w)
         self.results = os.fdopen(r, "rb")
+        assert self.proc.stdout is not None and self.proc.stderr is not None  # started with PIPEs
         self.stdout, self.stderr = StreamLog(self.proc.stdout), StreamLog(self.proc.stderr)
         self.ack = None
         if ack:
@@ -254,22 +264,75 @@ def remove_image(image_id: str) -> None:
     subprocess.run([*PODMAN_GLOBAL, "rmi", "-f", image_id], capture_output=True, timeout=300)
 
 
-class ServerAction:
-    """The action server on 127.0.0.1:<port>, as a bare process or as a podman container."""
+class ServerProcess(Protocol):
+    """What runs an action server: a child process here, or a container an engine started."""
 
-    def __init__(self, argv: list[str], port: int, container: str | None = None, env: dict | None = None):
-        self.port, self.container = port, container
-        self.started = time.monotonic()
+    stdout: StreamLog
+    stderr: StreamLog
+
+    def exit_code(self) -> int | None:
+        """None while it runs."""
+        ...
+
+    def pid(self) -> int:
+        """The server's PID as seen from here."""
+        ...
+
+    def stop(self) -> None: ...
+
+
+class ChildProcess:
+    """A server started here: the bare binary, or ``podman run`` (then ``container`` names it)."""
+
+    def __init__(self, argv: list[str], env: dict | None = None, container: str | None = None):
+        self.container = container
         self.proc = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
         )
+        assert self.proc.stdout is not None and self.proc.stderr is not None  # started with PIPEs
         self.stdout, self.stderr = StreamLog(self.proc.stdout), StreamLog(self.proc.stderr)
+
+    def exit_code(self) -> int | None:
+        return self.proc.poll()
+
+    def pid(self) -> int:
+        if not self.container:
+            return self.proc.pid
+        out = subprocess.run(
+            [*PODMAN_GLOBAL, "inspect", "--format", "{{.State.Pid}}", self.container],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        return int(out.stdout.strip() or 0)
+
+    def stop(self) -> None:
+        if self.container:
+            subprocess.run([*PODMAN_GLOBAL, "rm", "-f", "-t", "0", self.container], capture_output=True, timeout=120)
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class ServerAction:
+    """The action server on 127.0.0.1:<port>: a bare process, a podman container, or a container any engine runs
+    (``toolchain/runtimes/containers.py``)."""
+
+    def __init__(self, process: ServerProcess, port: int, started: float | None = None):
+        self.process, self.port = process, port
+        self.started = time.monotonic() if started is None else started
+        self.stdout, self.stderr = process.stdout, process.stderr
         self._local = threading.local()
 
     @classmethod
     def bare(cls, binary: Path, port: int | None = None) -> ServerAction:
         port = port or free_port()
-        return cls([str(binary), "serve"], port, env={"ACTION_PORT": str(port)})
+        started = time.monotonic()
+        return cls(ChildProcess([str(binary), "serve"], env={"ACTION_PORT": str(port)}), port, started)
 
     @classmethod
     def in_podman(cls, image_id: str, port: int | None = None, memory_mb: int | None = None) -> ServerAction:
@@ -290,16 +353,16 @@ class ServerAction:
         ]
         if memory_mb:
             argv += ["--memory", f"{memory_mb}m"]
-        return cls(argv + [image_id], port, container=name)
+        started = time.monotonic()
+        return cls(ChildProcess(argv + [image_id], container=name), port, started)
 
     def wait_ready(self, timeout: float = 120.0) -> float:
         """Wait until the port accepts connections; return seconds since start."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise StageError(
-                    f"the action server exited with {self.proc.returncode}: {' '.join(self.stderr.snapshot())[-2000:]}"
-                )
+            code = self.process.exit_code()
+            if code is not None:
+                raise StageError(f"the action server exited with {code}: {' '.join(self.stderr.snapshot())[-2000:]}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=1):
                     return time.monotonic() - self.started
@@ -340,16 +403,8 @@ class ServerAction:
         return self.post("/run", envelope(value, **fields))
 
     def server_pid(self) -> int:
-        """The server's PID as seen from here (bare: the child; podman: the container's PID 1)."""
-        if not self.container:
-            return self.proc.pid
-        out = subprocess.run(
-            [*PODMAN_GLOBAL, "inspect", "--format", "{{.State.Pid}}", self.container],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        return int(out.stdout.strip() or 0)
+        """The server's PID as seen from here (bare: the child; in a container: the container's PID 1)."""
+        return self.process.pid()
 
     def peak_rss_kib(self) -> int | None:
         return vm_hwm_kib(self.server_pid())
@@ -358,12 +413,4 @@ class ServerAction:
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
-        if self.container:
-            subprocess.run([*PODMAN_GLOBAL, "rm", "-f", "-t", "0", self.container], capture_output=True, timeout=120)
-        if self.proc.poll() is None:
-            self.proc.terminate()
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        self.process.stop()

@@ -1,5 +1,6 @@
 """The packaged native OpenWhisk actions as runtimes: the actionloop exec (from its zip, over pipes) and the
-action image (under podman, over HTTP). Each is started once and answers every request, as a warm
+action image (under the container engine, podman or Docker, over HTTP). Each is started once and answers
+every request, as a warm
 OpenWhisk container does; the request goes in as the activation's ``value``."""
 
 from __future__ import annotations
@@ -11,16 +12,8 @@ from pathlib import Path
 
 from toolchain.core.catalog import ENGINES, base_native_path, exec_zip_path, image_path, native_cli_path
 from toolchain.package.oci import archive_image_id
-from toolchain.runtimes.actions import (
-    ExecAction,
-    ServerAction,
-    envelope,
-    extract_exec,
-    image_exists,
-    load_image,
-    podman_available,
-    remove_image,
-)
+from toolchain.runtimes.actions import ExecAction, ServerAction, envelope, extract_exec
+from toolchain.runtimes.containers import ContainerEngine, container_engine
 from toolchain.runtimes.guest_base import GuestRuntime
 
 
@@ -75,9 +68,10 @@ class ActionloopExec(GuestRuntime):
 
 class Container(GuestRuntime):
     name = "container"
-    description = "action image under podman (runc), HTTP /init + /run"
+    description = "action image under the container engine (podman with runc, or Docker), HTTP /init + /run"
     engine = "tract"
     _server: ServerAction | None = None
+    _runner: ContainerEngine | None = None
 
     def artifact(self) -> Path:
         return image_path(self.cfg.name, self.dist, self.engine)
@@ -89,7 +83,7 @@ class Container(GuestRuntime):
     def unavailable_reason(self):
         if not self.artifact().is_file():
             return f"{self.artifact()} missing: run `invoke package`"
-        return podman_available()
+        return container_engine().unavailable_reason()
 
     def load(self) -> None:
         self._started()
@@ -97,9 +91,10 @@ class Container(GuestRuntime):
     def _started(self) -> ServerAction:
         if self._server is None:
             # an image someone else loaded (a test, the user) stays; one loaded here is removed on close
-            self._loaded_here = not image_exists(archive_image_id(self.artifact()))
-            self._image_id = load_image(self.artifact())
-            self._server = ServerAction.in_podman(self._image_id)
+            self._runner = runner = container_engine()
+            self._loaded_here = not runner.exists(archive_image_id(self.artifact()))
+            self._image_id = runner.load(self.artifact())
+            self._server = runner.run_server(self._image_id)
             self._server.wait_ready()
             self._server.init()
         return self._server
@@ -115,13 +110,15 @@ class Container(GuestRuntime):
         if self._server is not None:
             self._server.close()
             self._server = None
-            if self._loaded_here:
-                remove_image(self._image_id)
+            if self._loaded_here and self._runner is not None:
+                self._runner.remove(self._image_id)
 
 
 class NativeOrtContainer(Container):
     """The same protocol and image layout with ONNX Runtime as the engine (#5's native target)."""
 
     name = "native-ort"
-    description = "action image with the ONNX Runtime engine (1 intra-op thread) under podman, HTTP /init + /run"
+    description = (
+        "action image with the ONNX Runtime engine (1 intra-op thread) under the container engine, HTTP /init + /run"
+    )
     engine = "onnxruntime"

@@ -23,7 +23,7 @@ from toolchain.build.host import host_command
 from toolchain.core.catalog import HOST_AOT_TARGET, aot_target, image_path, preinit_cwasm_path
 from toolchain.measure.bench.stats import summarize
 from toolchain.runtimes import make_runtime
-from toolchain.runtimes.actions import ServerAction, load_image, remove_image
+from toolchain.runtimes.containers import container_engine
 from toolchain.runtimes.wasm import WasmPreinitAot
 from toolchain.runtimes.wasm01 import Wasm01Aot
 
@@ -194,12 +194,13 @@ def run_dispatcher(
     """Start the container and the wasm side together; send a Poisson burst; route each request to the
     container once its /init has been answered, else to wasm. Bounded: at most `max_in_flight` requests."""
 
-    image_id = load_image(image_path(cfg.name, dist))
+    runner = container_engine()
+    image_id = runner.load(image_path(cfg.name, dist))
     value = json.loads(request)
     container_ready = threading.Event()
     wasm_ready = threading.Event()
     t0 = time.perf_counter()
-    server = ServerAction.in_podman(image_id)
+    server = runner.run_server(image_id)
     wasm = PreinitProcesses(cfg, dist) if wasm_backend == WasmPreinitAot.name else SerialWorker(cfg, dist)
     marks: dict[str, float] = {}
 
@@ -255,7 +256,7 @@ def run_dispatcher(
     finally:
         server.close()
         wasm.close()
-        remove_image(image_id)
+        runner.remove(image_id)
     lat = [float(r["latency_ms"]) for r in results]
     return {
         "rate_per_s": rate,

@@ -24,8 +24,9 @@ from toolchain.core.catalog import DistLayout, aot_target, host_path, wasm01_zip
 from toolchain.core.config import ModelConfig
 from toolchain.measure.bench.stats import run_measured
 from toolchain.runtimes import make_runtime, runtime_names
-from toolchain.runtimes.actions import ExecAction, ServerAction, extract_exec, load_image, remove_image, vm_hwm_kib
+from toolchain.runtimes.actions import ExecAction, extract_exec, vm_hwm_kib
 from toolchain.runtimes.base import Runtime
+from toolchain.runtimes.containers import container_engine
 from toolchain.runtimes.guest_base import image_request
 from toolchain.runtimes.native_cli import NativeCli
 from toolchain.runtimes.onnxruntime import OnnxRuntime1T, OnnxRuntimeDefault
@@ -435,15 +436,16 @@ class ExecProbe(Probe):
 
 
 class ContainerProbe(Probe):
-    """The action image under podman: cold = `podman run` → /init answered → first /run result."""
+    """The action image under the container engine: cold = run → /init answered → first /run result."""
 
-    cold_is = "podman run → /init answered → first /run result"
+    cold_is = "podman run (or docker run) → /init answered → first /run result"
 
     def __init__(self, *args):
         super().__init__(*args)
-        self.image_id = load_image(self.artifact())
+        self.runner = container_engine()
+        self.image_id = self.runner.load(self.artifact())
         self.value = json.loads(self.request)
-        self.server = ServerAction.in_podman(self.image_id)
+        self.server = self.runner.run_server(self.image_id)
         self.server.wait_ready()
         self.server.init()
         self.server.run(self.value)
@@ -460,7 +462,7 @@ class ContainerProbe(Probe):
 
     def cold(self):
         t = time.perf_counter()
-        server = ServerAction.in_podman(self.image_id)
+        server = self.runner.run_server(self.image_id)
         try:
             listening = server.wait_ready() * 1e3
             server.init()
@@ -476,7 +478,7 @@ class ContainerProbe(Probe):
 
     def close(self):
         self.server.close()
-        remove_image(self.image_id)
+        self.runner.remove(self.image_id)
 
 
 # The probe of each runtime adapter (the adapter owns the name; toolchain/runtimes).
