@@ -90,7 +90,11 @@ def verify(cfg: ModelConfig, dist: DistLayout, runtimes: list[str] | None = None
     goldens = load_goldens(cfg, dist)
     ready, missing = select_runtimes(cfg, dist, runtimes)
     if not ready:
-        raise StageError("no runtime is available to verify", hint="run `invoke build` first")
+        why = "; ".join(f"{name}: {reason}" for name, reason in missing.items())
+        built = not any("missing" in reason for reason in missing.values())
+        raise StageError(
+            f"no runtime is available to verify ({why})", hint=None if built else "run `invoke build` first"
+        )
     rows = []
     for rt in ready:
         try:
