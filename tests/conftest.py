@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import dataclasses
+import json
 import os
 import subprocess
 import time
@@ -63,6 +66,36 @@ def built(default_model, dist):
 
     build_all(default_model, dist)
     return default_model
+
+
+@pytest.fixture(scope="module")
+def guest_debug(built, dist, tmp_path_factory):
+    """Run the native base guest with `--debug` on one image: ``run(image_bytes, **changes)`` attaches the default
+    model's payload with those config fields replaced (``resize``, ``central_crop``, ``jpeg_decoder``, ...) and
+    returns the answer (the decoded pixels and input tensor a preprocessing choice gives), building nothing."""
+    from toolchain.build.payload import encode_payload, payload_header
+    from toolchain.core.catalog import base_native_path
+
+    onnx = dist.onnx(built.name).read_bytes()
+    folder = tmp_path_factory.mktemp("payloads")
+
+    def run(image: bytes, **changes) -> dict:
+        payload = folder / ("-".join(f"{k}={v}" for k, v in sorted(changes.items())) + ".payload")
+        if not payload.exists():
+            cfg = dataclasses.replace(built, **changes)
+            payload.write_bytes(encode_payload(payload_header(cfg, len(onnx)), onnx))
+        proc = subprocess.run(
+            [str(base_native_path("native", dist)), "--debug"],
+            input=json.dumps({"image": base64.b64encode(image).decode()}).encode(),
+            capture_output=True,
+            timeout=120,
+            env={**os.environ, "CLASSIFIER_PAYLOAD": str(payload)},
+        )
+        # an answer (a result or the error contract), never a panic
+        assert proc.returncode in (0, 1) and not proc.stderr.strip().startswith(b"thread"), proc.stderr
+        return json.loads(proc.stdout.decode().strip().splitlines()[-1])
+
+    return run
 
 
 @pytest.fixture(scope="session")

@@ -5,12 +5,7 @@ odd and tiny sizes, grayscale, CMYK and YCCK, and the photos scikit-image and ma
 
 from __future__ import annotations
 
-import base64
-import dataclasses
 import io
-import json
-import os
-import subprocess
 import tempfile
 from importlib import resources
 from pathlib import Path
@@ -20,8 +15,6 @@ import pytest
 from PIL import Image
 
 from toolchain.build.golden import cjpeg
-from toolchain.build.payload import encode_payload, payload_header
-from toolchain.core.catalog import base_native_path
 from toolchain.core.jpeg import JPEG_DECODERS
 from toolchain.runtimes.guest_base import debug_decoded
 
@@ -103,27 +96,9 @@ def jpeg_variants() -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="module")
-def guest_decodes(built, dist, tmp_path_factory):
-    """The native base guest with the default model's payload, its facts naming a given JPEG decoder."""
-    onnx = dist.onnx(built.name).read_bytes()
-    folder = tmp_path_factory.mktemp("jpeg")
-
-    def run(decoder: str, jpeg: bytes) -> dict:
-        payload = folder / f"{decoder}.payload"
-        if not payload.exists():
-            cfg = dataclasses.replace(built, jpeg_decoder=decoder)
-            payload.write_bytes(encode_payload(payload_header(cfg, len(onnx)), onnx))
-        proc = subprocess.run(
-            [str(base_native_path("native", dist)), "--debug"],
-            input=json.dumps({"image": base64.b64encode(jpeg).decode()}).encode(),
-            capture_output=True,
-            timeout=120,
-            env={**os.environ, "CLASSIFIER_PAYLOAD": str(payload)},
-        )
-        assert proc.returncode in (0, 1) and not proc.stderr.strip().startswith(b"thread"), proc.stderr
-        return json.loads(proc.stdout.decode().strip().splitlines()[-1])
-
-    return run
+def guest_decodes(guest_debug):
+    """The guest's answer with its facts naming a given JPEG decoder."""
+    return lambda decoder, jpeg: guest_debug(jpeg, jpeg_decoder=decoder)
 
 
 @pytest.fixture(scope="module")

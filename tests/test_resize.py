@@ -4,19 +4,13 @@ upscale, downscale, keep one axis, and sit on each side of Pillow's pass-order b
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import io
-import json
-import os
-import subprocess
 
 import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from toolchain.build.payload import encode_payload, payload_header
-from toolchain.core.catalog import base_native_path
 from toolchain.core.preprocess import rgb8_to_tensor
 from toolchain.core.resize import RESIZE_FILTERS
 from toolchain.runtimes.guest_base import debug_tensor
@@ -36,28 +30,15 @@ def photo_like(h: int, w: int, seed: int) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def guest_with(built, dist, tmp_path_factory):
-    """The native base guest with the default model's payload, its facts naming a given filter and crop."""
-    onnx = dist.onnx(built.name).read_bytes()
-    folder = tmp_path_factory.mktemp("resize")
+def guest_with(built, guest_debug):
+    """The guest's input tensor and the reference's, for one filter and crop, on an image given as pixels."""
 
     def run(filter_name: str, crop: float, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        cfg = dataclasses.replace(built, resize=filter_name, central_crop=crop)
-        payload = folder / f"{filter_name}-{crop}.payload"
-        if not payload.exists():
-            payload.write_bytes(encode_payload(payload_header(cfg, len(onnx)), onnx))
         png = io.BytesIO()
         Image.fromarray(rgb).save(png, format="PNG")
-        request = json.dumps({"image": base64.b64encode(png.getvalue()).decode()}).encode()
-        proc = subprocess.run(
-            [str(base_native_path("native", dist)), "--debug"],
-            input=request,
-            capture_output=True,
-            timeout=120,
-            env={**os.environ, "CLASSIFIER_PAYLOAD": str(payload)},
-        )
-        answer = json.loads(proc.stdout.decode().strip().splitlines()[-1])
+        answer = guest_debug(png.getvalue(), resize=filter_name, central_crop=crop)
         assert "error" not in answer, answer
+        cfg = dataclasses.replace(built, resize=filter_name, central_crop=crop)
         return debug_tensor(answer, cfg.input_shape), rgb8_to_tensor(rgb, cfg)
 
     return run

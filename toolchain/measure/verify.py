@@ -90,11 +90,9 @@ def verify(cfg: ModelConfig, dist: DistLayout, runtimes: list[str] | None = None
     goldens = load_goldens(cfg, dist)
     ready, missing = select_runtimes(cfg, dist, runtimes)
     if not ready:
+        # each runtime's reason says what to do (a missing artifact names the task that makes it)
         why = "; ".join(f"{name}: {reason}" for name, reason in missing.items())
-        built = not any("missing" in reason for reason in missing.values())
-        raise StageError(
-            f"no runtime is available to verify ({why})", hint=None if built else "run `invoke build` first"
-        )
+        raise StageError(f"no runtime is available to verify ({why})")
     rows = []
     for rt in ready:
         try:

@@ -34,16 +34,19 @@ from toolchain.package.zips import ActionloopImage
 
 SENTINEL = "XXX_THE_END_OF_A_WHISK_ACTIVATION_XXX"
 PODMAN_GLOBAL = [PODMAN.path, "--storage-driver=vfs"]
-# What works here without a daemon or cgroup v2 delegation: crun fails on hybrid cgroups, default ulimits fail.
+# The limits the action images run with, under either engine (toolchain/runtimes/containers.py): podman's default
+# ulimits fail here.
+ACTION_ULIMITS = {"nofile": 1024, "nproc": 1024}
+# What works here without a daemon or cgroup v2 delegation: crun fails on hybrid cgroups (runc is a global option).
 PODMAN_RUN = [
-    "--runtime",
-    RUNC.path,
     "--cgroup-manager=cgroupfs",
-    "--ulimit",
-    "nofile=1024:1024",
-    "--ulimit",
-    "nproc=1024:1024",
+    *(flag for name, n in ACTION_ULIMITS.items() for flag in ("--ulimit", f"{name}={n}:{n}")),
 ]
+
+
+def action_container_name() -> str:
+    """A fresh name for an action server's container (removed with it)."""
+    return f"mib-action-{uuid.uuid4().hex[:12]}"
 
 
 def envelope(value, **fields) -> dict:
@@ -337,7 +340,7 @@ class ServerAction:
     @classmethod
     def in_podman(cls, image_id: str, port: int | None = None, memory_mb: int | None = None) -> ServerAction:
         port = port or free_port()
-        name = f"mib-action-{uuid.uuid4().hex[:12]}"
+        name = action_container_name()
         argv = [
             *PODMAN_GLOBAL,
             "--runtime",
@@ -346,7 +349,7 @@ class ServerAction:
             "--rm",
             "--name",
             name,
-            *PODMAN_RUN[2:],
+            *PODMAN_RUN,
             "--network=host",
             "-e",
             f"ACTION_PORT={port}",

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +23,10 @@ from docker.types import Ulimit
 from toolchain.core.errors import InputError, StageError
 from toolchain.package.oci import archive_image_id
 from toolchain.runtimes.actions import (
+    ACTION_ULIMITS,
     ServerAction,
     StreamLog,
+    action_container_name,
     free_port,
     image_exists,
     load_image,
@@ -35,7 +36,6 @@ from toolchain.runtimes.actions import (
 
 DOCKER_SOCKET = Path("/var/run/docker.sock")
 ENGINE_VARIABLE = "MIB_CONTAINER_ENGINE"
-_ULIMITS = {"nofile": 1024, "nproc": 1024}  # as podman runs the images here (actions.PODMAN_RUN)
 
 
 class ContainerEngine(Protocol):
@@ -174,10 +174,10 @@ class DockerEngine:
         started = time.monotonic()
         options: dict = {
             "detach": True,
-            "name": f"mib-action-{uuid.uuid4().hex[:12]}",
+            "name": action_container_name(),
             "network_mode": "host",
             "environment": {"ACTION_PORT": str(port)},
-            "ulimits": [Ulimit(name=name, soft=n, hard=n) for name, n in _ULIMITS.items()],
+            "ulimits": [Ulimit(name=name, soft=n, hard=n) for name, n in ACTION_ULIMITS.items()],
         }
         if memory_mb:
             options["mem_limit"] = f"{memory_mb}m"
