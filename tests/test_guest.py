@@ -78,7 +78,7 @@ def test_native_profile_times_tracts_ops(guest, dist):
     the answer on stdout unchanged; a bad count is the error contract."""
     from toolchain.build.golden import load_goldens
     from toolchain.core.catalog import native_cli_path
-    from toolchain.measure.bench.probes import guest_profile_line
+    from toolchain.measure.bench.probes import guest_profile_kernels, guest_profile_line
     from toolchain.runtimes.guest_base import image_request
 
     cli = str(native_cli_path(guest.name, dist))
@@ -91,6 +91,8 @@ def test_native_profile_times_tracts_ops(guest, dist):
     ops = guest_profile_line(proc.stderr)
     assert {"OptMatMul", "DepthWiseConv"} <= set(ops) and all(ms >= 0 for ms in ops.values())
     assert ops["OptMatMul"] > 1  # the model's 36 matmuls take milliseconds on any CPU
+    kernels = guest_profile_kernels(proc.stderr)  # tract's x86-64 kernels; the guest's own is wasm-only
+    assert kernels and not any(k.startswith(("mib_", "wasm_")) for k in kernels), kernels
     bad = subprocess.run([cli, "--profile", "many"], input=b"{}", capture_output=True, timeout=60)
     assert bad.returncode == 1 and "--profile needs a count" in json.loads(bad.stdout)["error"]
 

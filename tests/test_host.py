@@ -105,13 +105,18 @@ def test_the_hosts_modules_answer_as_the_verified_ones(hosted, runtime):
 
 
 def test_profile_in_the_host(hosted):
-    """The wasm guest's `--profile N` under the Rust host: the per-op table of `invoke bench` for wasm."""
-    from toolchain.measure.bench.probes import guest_profile_line
+    """The wasm guest's `--profile N` under the Rust host: the per-op table of `invoke bench` for wasm, and the
+    matmul kernels the plan runs: the guest's own 4x8 simd128 kernel (guest/classifier/src/wasm_matmul.rs) for
+    the long-k products, tract's 8x8 for the short ones, a GEMV kernel for the classifier."""
+    from toolchain.measure.bench.probes import guest_profile_kernels, guest_profile_line
 
     proc = run_host(hosted, "aot", "--", "--profile", "1")
     assert proc.returncode == 0, proc.stderr
     ops = guest_profile_line(proc.stderr)
     assert {"OptMatMul", "DepthWiseConv"} <= set(ops) and ops["OptMatMul"] > 1
+    kernels = guest_profile_kernels(proc.stderr)
+    assert {"mib_wasm_f32_4x8", "wasm_f32_8x8"} <= set(kernels), kernels
+    assert any(k.endswith("x1") for k in kernels), kernels  # the 1792 -> 1001 classifier is a GEMV
 
 
 def test_preinitialisation_is_reproducible(hosted, tmp_path):

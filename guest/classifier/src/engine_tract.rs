@@ -7,12 +7,15 @@ use std::collections::HashMap;
 use std::io::Cursor;
 use std::sync::{Arc, OnceLock};
 use tract_onnx::prelude::*;
+use tract_onnx::tract_core::ops::matmul::optimized::OptMatMul;
 
 type Plan = Arc<TypedRunnableModel>;
 
 static MODEL: OnceLock<std::result::Result<Plan, String>> = OnceLock::new();
 
 fn load_model() -> std::result::Result<Plan, String> {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    crate::wasm_matmul::register();
     let facts = model::facts().map_err(|e| e.message)?;
     let bytes = model::onnx_bytes().map_err(|e| e.message)?;
     let plan = onnx()
@@ -73,6 +76,22 @@ pub fn run(tensor: &[f32]) -> Result<Vec<f32>> {
         .to_plain_array_view::<f32>()
         .map_err(|e| GuestError::model(format!("model output is not f32: {e:#}")))?;
     Ok(view.iter().copied().collect())
+}
+
+/// The matrix-multiplication kernels the optimised plan runs, by name, sorted and deduplicated (`classify
+/// --profile` reports them: which of tract's kernels, or the guest's own, a build actually uses).
+pub fn matmul_kernels() -> Result<Vec<String>> {
+    let plan = model()?;
+    let mut names: Vec<String> = plan
+        .model()
+        .nodes()
+        .iter()
+        .filter_map(|node| node.op_as::<OptMatMul>())
+        .flat_map(|op| op.mmm.iter().map(|mmm| mmm.name().to_string()))
+        .collect();
+    names.sort();
+    names.dedup();
+    Ok(names)
 }
 
 /// Where inference time goes (`classify --profile N`, development and `invoke bench`): each op kind's wall

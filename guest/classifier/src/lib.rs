@@ -33,6 +33,8 @@ pub mod engine_ort;
 mod engine_tract;
 #[cfg(feature = "wasinn-engine")]
 mod engine_wasinn;
+#[cfg(all(feature = "tract-engine", target_arch = "wasm32", target_feature = "simd128"))]
+mod wasm_matmul;
 #[cfg(feature = "ort-engine")]
 use engine_ort as engine;
 #[cfg(feature = "tract-engine")]
@@ -135,6 +137,14 @@ pub fn warm_up() -> Result<()> {
 pub fn profile_request(request: &[u8], runs: usize) -> Result<Vec<(String, f64)>> {
     let prepared = prepare_request(request, Options::default())?;
     engine::profile(&prepared.input, runs)
+}
+
+/// The matrix-multiplication kernels the loaded model runs (tract builds; none for the other engines).
+pub fn matmul_kernels() -> Result<Vec<String>> {
+    #[cfg(feature = "tract-engine")]
+    return engine_tract::matmul_kernels();
+    #[cfg(not(feature = "tract-engine"))]
+    Ok(vec![])
 }
 
 /// The engine that runs the model in this build.

@@ -44,12 +44,21 @@ def guest_bench_line(stderr: bytes) -> dict:
     raise RuntimeError(f"no --bench line in the guest's stderr: {stderr[-300:]!r}")
 
 
-def guest_profile_line(stderr: bytes) -> dict[str, float]:
-    """The guest's `--profile N` line: each op kind's ms per inference."""
+def _profile_record(stderr: bytes) -> dict:
     for line in reversed(stderr.decode("utf-8", "replace").splitlines()):
         if line.startswith("{") and '"op_ms"' in line:
-            return {op: ms for op, ms in json.loads(line)["op_ms"]}
+            return json.loads(line)
     raise RuntimeError(f"no --profile line in the guest's stderr: {stderr[-300:]!r}")
+
+
+def guest_profile_line(stderr: bytes) -> dict[str, float]:
+    """The guest's `--profile N` line: each op kind's ms per inference."""
+    return {op: ms for op, ms in _profile_record(stderr)["op_ms"]}
+
+
+def guest_profile_kernels(stderr: bytes) -> list[str]:
+    """The matmul kernels the guest's plan runs, from its `--profile N` line (tract's, or the guest's own)."""
+    return list(_profile_record(stderr).get("matmul_kernels", []))
 
 
 def guest_bench_in_instance(engine, module, request: bytes, runs: int, mode: str = "--bench") -> dict:

@@ -6,7 +6,8 @@
 //!   classify --bench N   (development) also classify the request N more times and print
 //!                        model-load and per-request times to stderr; stdout is unchanged
 //!   classify --profile N (development) each op kind's time per inference of the request's tensor,
-//!                        over N inferences, as one JSON line on stderr; stdout is unchanged
+//!                        over N inferences, and the matmul kernels the plan runs, as one JSON line on
+//!                        stderr; stdout is unchanged
 //!   classify serve       (native) OpenWhisk action server on port $ACTION_PORT (8080)
 //!   classify actionloop  (native) OpenWhisk actionloop protocol on stdin / fd 3
 //!
@@ -121,7 +122,8 @@ fn main() {
         match classifier::profile_request(&request, n) {
             Ok(rows) => {
                 let ops: Vec<_> = rows.iter().map(|(op, ms)| serde_json::json!([op, ms])).collect();
-                eprintln!("{}", serde_json::json!({"profile_runs": n, "op_ms": ops}));
+                let kernels = classifier::matmul_kernels().unwrap_or_else(|e| fail(e));
+                eprintln!("{}", serde_json::json!({"profile_runs": n, "op_ms": ops, "matmul_kernels": kernels}));
             }
             Err(e) => fail(e),
         }
