@@ -24,7 +24,7 @@ use tract_linalg::pack::Packing;
 use tract_linalg::Scaler;
 use tract_onnx::prelude::DatumType;
 
-/// The kernel's name in tract's registry (and in `classify --info`'s `matmul_kernels`).
+/// The kernel's name in tract's registry (and in `classify --profile`'s `matmul_kernels`).
 pub const KERNEL_NAME: &str = "mib_wasm_f32_4x8";
 const MR: usize = 4;
 const NV: usize = 2; // v128 per row: NR = 8
