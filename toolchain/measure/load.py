@@ -44,8 +44,9 @@ def run_load(cfg: ModelConfig, dist: DistLayout, s: LoadSettings) -> dict:
     goldens = [g for g in load_goldens(cfg, dist) if g.kind == "photo"]
     good = [({"image": base64.b64encode(g.image_bytes).decode()}, g.tf_result["index"]) for g in goldens]
     bad = bad_values(goldens[0].image_bytes)
-    image_id, runner = None, container_engine()
+    image_id = None
     if s.target == "container":
+        runner = container_engine()
         image_id = runner.load(image_path(cfg.name, dist))
         server = runner.run_server(image_id)
     else:

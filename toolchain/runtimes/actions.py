@@ -325,9 +325,8 @@ class ServerAction:
     """The action server on 127.0.0.1:<port>: a bare process, a podman container, or a container any engine runs
     (``toolchain/runtimes/containers.py``)."""
 
-    def __init__(self, process: ServerProcess, port: int, started: float | None = None):
-        self.process, self.port = process, port
-        self.started = time.monotonic() if started is None else started
+    def __init__(self, process: ServerProcess, port: int, started: float):
+        self.process, self.port, self.started = process, port, started
         self.stdout, self.stderr = process.stdout, process.stderr
         self._local = threading.local()
 
