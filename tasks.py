@@ -289,10 +289,17 @@ def clean(c):
     clean_dist(DistLayout.default())
 
 
-@task(help={"k": "only tests matching this pytest -k expression", "fast": "skip tests marked slow"})
-def test(c, k=None, fast=False):
+@task(
+    help={
+        "k": "only tests matching this pytest -k expression",
+        "fast": "skip tests marked slow",
+        "wasm_unit_tests": "also build the guest's unit tests for wasm and run them in the Rust host (~6 min more)",
+    }
+)
+def test(c, k=None, fast=False, wasm_unit_tests=False):
     """Run the test suite (pytest)."""
     args = ["-m", "not slow"] if fast else []
     if k:
         args += ["-k", k]
-    c.run(shlex.join([sys.executable, "-m", "pytest", *args]), pty=False)
+    env = {"MIB_WASM_UNIT_TESTS": "1"} if wasm_unit_tests else {}
+    c.run(shlex.join([sys.executable, "-m", "pytest", *args]), pty=False, env=env)

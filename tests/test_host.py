@@ -4,6 +4,7 @@ deadline) ends a guest that overreaches with a clear error instead of a crash.""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 
 import pytest
@@ -106,8 +107,8 @@ def test_the_hosts_modules_answer_as_the_verified_ones(hosted, runtime):
 
 def test_profile_in_the_host(hosted):
     """The wasm guest's `--profile N` under the Rust host: the per-op table of `invoke bench` for wasm, and the
-    matmul kernels the plan runs: the guest's own 4x8 simd128 kernel (guest/classifier/src/wasm_matmul.rs) for
-    the long-k products, tract's 8x8 for the short ones, a GEMV kernel for the classifier."""
+    matmul kernels the plan runs: the guest's own simd128 kernels (guest/classifier/src/wasm_matmul.rs) for every
+    matrix product, wide tiles where n allows them, and tract's GEMV kernel for the classifier."""
     from toolchain.measure.bench.probes import guest_profile_kernels, guest_profile_line
 
     proc = run_host(hosted, "aot", "--", "--profile", "1")
@@ -115,8 +116,39 @@ def test_profile_in_the_host(hosted):
     ops = guest_profile_line(proc.stderr)
     assert {"OptMatMul", "DepthWiseConv"} <= set(ops) and ops["OptMatMul"] > 1
     kernels = guest_profile_kernels(proc.stderr)
-    assert {"mib_wasm_f32_4x8", "wasm_f32_8x8"} <= set(kernels), kernels
+    ours = {k for k in kernels if k.startswith("mib_wasm_f32_4x")}
+    assert "mib_wasm_f32_4x8" in ours and len(ours) > 1, kernels  # 4x8 where n allows no wider tile (n = 88, 136)
+    assert not any(k.startswith("wasm_f32_") and not k.endswith("x1") for k in kernels), kernels
     assert any(k.endswith("x1") for k in kernels), kernels  # the 1792 -> 1001 classifier is a GEMV
+
+
+@pytest.mark.skipif(
+    not os.environ.get("MIB_WASM_UNIT_TESTS"),
+    reason="builds std and tract for wasm a second time (~6 min on 2 cores): `invoke test --wasm-unit-tests`",
+)
+def test_the_wasm_guests_unit_tests(hosted):
+    """The guest library's unit tests built for wasm32 with simd128 and run in the Rust host: among them the
+    matmul kernels of guest/classifier/src/wasm_matmul.rs, every op against tract's generic kernel."""
+    from toolchain.build.guest import build_wasm_unit_tests
+    from toolchain.build.host import host_command
+    from toolchain.core.catalog import VARIANTS
+
+    module = build_wasm_unit_tests(VARIANTS["wasm-simd"])
+    proc = subprocess.run(
+        [
+            *host_command(hosted["dist"], "run", module, baseline=False),
+            "--",
+            "--test-threads=1",
+            "--nocapture",
+            "wasm_matmul",
+        ],
+        input=b"",
+        capture_output=True,
+        timeout=600,
+    )
+    out = proc.stdout.decode(errors="replace")
+    assert proc.returncode == 0, out[-3000:] + proc.stderr.decode(errors="replace")[-3000:]
+    assert "test result: ok. 3 passed" in out, out
 
 
 def test_preinitialisation_is_reproducible(hosted, tmp_path):

@@ -8,6 +8,7 @@ cargo target dir (under the cache, outside the clone) so switching variants neve
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from pathlib import Path
@@ -125,6 +126,27 @@ def cargo_build(variant: Variant, binary: str = "classify") -> Path:
         )
     suffix = ".wasm" if variant.is_wasm else ""
     return Path(env["CARGO_TARGET_DIR"]) / variant.target / "release" / f"{binary}{suffix}"
+
+
+def build_wasm_unit_tests(variant: Variant) -> Path:
+    """Build the guest library's unit tests for a wasm ``variant`` (the simd128 kernels' tests exist only
+    there) in a target dir of their own; return the test module, which a wasm host runs with
+    ``--test-threads=1``. A test's panic aborts the module (panic=abort, no unwinding on wasm32-wasip1).
+    Slow: libtest makes cargo rebuild std and every dependency for this build (~6 min on 2 cores)."""
+    cmd = cargo_command(variant)
+    at = cmd.index("--bin")
+    cmd[cmd.index("build")] = "test"
+    cmd[at : at + 2] = ["-p", "classifier", "--lib", "--no-run", "-Zpanic-abort-tests", "--message-format=json"]
+    env = {**cargo_env(variant), "CARGO_TARGET_DIR": str(CACHE_DIR / "cargo-target" / f"{variant.name}-unit-tests")}
+    with log.step(f"cargo test --no-run ({variant.name})"):
+        proc = subprocess.run(cmd, cwd=GUEST_DIR, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise StageError(f"cargo test build for {variant.name} failed:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
+    for line in proc.stdout.splitlines():
+        message = json.loads(line)
+        if message.get("reason") == "compiler-artifact" and message.get("executable"):
+            return Path(message["executable"])
+    raise StageError(f"cargo test build for {variant.name} named no test module")
 
 
 def build_settings(variant: Variant) -> dict:

@@ -20,3 +20,18 @@ pub unsafe extern "C" fn realpath(_path: *const c_char, _resolved: *mut c_char) 
     unsafe { errno = ENOTSUP };
     core::ptr::null_mut()
 }
+
+/// The test harness (libtest) links std's thread spawning, which calls these; Debian's wasi-libc has
+/// `pthread_create` (which fails) but neither of them. With one test thread libtest never spawns, so they
+/// are never reached; only the guest's unit-test build for wasm has them.
+#[cfg(test)]
+#[no_mangle]
+pub extern "C" fn pthread_detach(_thread: usize) -> i32 {
+    ENOTSUP
+}
+
+#[cfg(test)]
+#[no_mangle]
+pub extern "C" fn pthread_join(_thread: usize, _result: *mut *mut core::ffi::c_void) -> i32 {
+    ENOTSUP
+}

@@ -15,8 +15,7 @@ from toolchain.runtimes.guest_base import image_request, tensor_request
 OP_KERNELS = {
     "OptMatMul": (
         "tract-linalg mmm tiles, AVX2/AVX-512 FMA (chosen at run time)",
-        "the guest's mib_wasm_f32_4x8 (long k; wasm_matmul.rs) / tract-linalg wasm_f32_8x8 (short k) / "
-        "4x1-32x1 (gemv), mul + add",
+        "the guest's mib_wasm_f32_4x8 … 4x48 (wasm_matmul.rs) / tract-linalg 4x1-32x1 (gemv), mul + add",
     ),
     "DepthWiseConv": (
         "tract-core depthwise, AVX kernel along contiguous rows (stride 1 only; no FMA)",
