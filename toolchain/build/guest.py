@@ -99,8 +99,13 @@ def warn_on_unpinned_rustc() -> None:
 
 def cargo_command(variant: Variant, binary: str = "classify") -> list[str]:
     """The cargo command line of one binary of the guest workspace for ``variant``."""
+    return _cargo_command(variant, ["build", "--release", "--locked", "--bin", binary])
+
+
+def _cargo_command(variant: Variant, what: list[str]) -> list[str]:
+    """``cargo WHAT...`` for ``variant``: its target, std build, features and per-crate opt-levels."""
     warn_on_unpinned_rustc()
-    cmd = [CARGO.require(), "build", "--release", "--locked", "--bin", binary, "--target", variant.target]
+    cmd = [CARGO.require(), *what, "--target", variant.target]
     if variant.is_wasm:
         for needed in (RUST_LLD, RUST_STD_SOURCE, WASI_LIBC, WASI_CRT1):
             needed.require()
@@ -133,10 +138,8 @@ def build_wasm_unit_tests(variant: Variant) -> Path:
     there) in a target dir of their own; return the test module, which a wasm host runs with
     ``--test-threads=1``. A test's panic aborts the module (panic=abort, no unwinding on wasm32-wasip1).
     Slow: libtest makes cargo rebuild std and every dependency for this build (~6 min on 2 cores)."""
-    cmd = cargo_command(variant)
-    at = cmd.index("--bin")
-    cmd[cmd.index("build")] = "test"
-    cmd[at : at + 2] = ["-p", "classifier", "--lib", "--no-run", "-Zpanic-abort-tests", "--message-format=json"]
+    tests = ["-p", "classifier", "--lib", "--no-run", "-Zpanic-abort-tests", "--message-format=json"]
+    cmd = _cargo_command(variant, ["test", "--release", "--locked", *tests])
     env = {**cargo_env(variant), "CARGO_TARGET_DIR": str(CACHE_DIR / "cargo-target" / f"{variant.name}-unit-tests")}
     with log.step(f"cargo test --no-run ({variant.name})"):
         proc = subprocess.run(cmd, cwd=GUEST_DIR, env=env, capture_output=True, text=True)

@@ -30,38 +30,28 @@ use tract_linalg::pack::Packing;
 use tract_linalg::Scaler;
 use tract_onnx::prelude::DatumType;
 
-/// The kernels' names in tract's registry (and in `classify --profile`'s `matmul_kernels`): one per tile
-/// width, 4 rows × 8·J columns.
-pub const KERNEL_NAMES: [&str; 5] =
-    ["mib_wasm_f32_4x8", "mib_wasm_f32_4x16", "mib_wasm_f32_4x24", "mib_wasm_f32_4x32", "mib_wasm_f32_4x48"];
+/// The kernels, by name in tract's registry (and in `classify --profile`'s `matmul_kernels`) and tile width NR:
+/// 4 rows × NR = 8·J columns.
+const KERNELS: [(&str, usize); 5] = [
+    ("mib_wasm_f32_4x8", 8),
+    ("mib_wasm_f32_4x16", 16),
+    ("mib_wasm_f32_4x24", 24),
+    ("mib_wasm_f32_4x32", 32),
+    ("mib_wasm_f32_4x48", 48),
+];
 const MR: usize = 4;
 
-fn make<const NR: usize>(name: &str, kernel: unsafe fn(&[FusedKerSpec<f32>]) -> isize) -> Box<dyn MatMatMul> {
-    let mut kernel = DynKernel::<MR, NR, f32>::new(name, kernel, f32::packing(MR), f32::packing(NR));
+fn make<const I: usize, const NR: usize>() -> Box<dyn MatMatMul> {
+    const { assert!(KERNELS[I].1 == NR, "make::<I, NR>: NR must be KERNELS[I]'s width") };
+    let mut kernel = DynKernel::<MR, NR, f32>::new(KERNELS[I].0, kernel::<NR>, f32::packing(MR), f32::packing(NR));
     kernel.arch = Some(Arch::Wasm32Simd128);
     kernel.mmm()
-}
-fn make_4x8() -> Box<dyn MatMatMul> {
-    make::<8>(KERNEL_NAMES[0], kernel::<1>)
-}
-fn make_4x16() -> Box<dyn MatMatMul> {
-    make::<16>(KERNEL_NAMES[1], kernel::<2>)
-}
-fn make_4x24() -> Box<dyn MatMatMul> {
-    make::<24>(KERNEL_NAMES[2], kernel::<3>)
-}
-fn make_4x32() -> Box<dyn MatMatMul> {
-    make::<32>(KERNEL_NAMES[3], kernel::<4>)
-}
-fn make_4x48() -> Box<dyn MatMatMul> {
-    make::<48>(KERNEL_NAMES[4], kernel::<6>)
 }
 
 /// The widest tile whose width divides n (fewer calls per product, each with tract's fixed cost), or 4×8 when
 /// none does: a partial tile computes its full width into a scratch tile, so a wide one wastes more.
-pub fn kernel_for(n: usize) -> &'static str {
-    const WIDTHS: [(usize, usize); 4] = [(48, 4), (32, 3), (24, 2), (16, 1)];
-    WIDTHS.iter().find(|(nr, _)| n % nr == 0).map_or(KERNEL_NAMES[0], |(_, i)| KERNEL_NAMES[*i])
+fn kernel_for(n: usize) -> &'static str {
+    KERNELS.iter().rev().find(|(_, nr)| n % nr == 0).unwrap_or(&KERNELS[0]).0
 }
 
 /// tract's wasm tier has precedence 1; this one is asked first, claims every f32 matrix product with a known
@@ -70,16 +60,16 @@ fn preferred(_isa: &IsaSet, dt: DatumType, query: &Query, _suitable: &[Suitable]
     match (dt, query.n, query.k) {
         (DatumType::F32, Some(1), _) => None,
         (DatumType::F32, Some(n), Some(_)) => Some(kernel_for(n)),
-        (DatumType::F32, None, Some(_)) => Some(KERNEL_NAMES[0]),
+        (DatumType::F32, None, Some(_)) => Some(KERNELS[0].0),
         _ => None,
     }
 }
 
-inventory::submit! { tract_linalg::mmm_routines::MmmRoutine { make: make_4x8 } }
-inventory::submit! { tract_linalg::mmm_routines::MmmRoutine { make: make_4x16 } }
-inventory::submit! { tract_linalg::mmm_routines::MmmRoutine { make: make_4x24 } }
-inventory::submit! { tract_linalg::mmm_routines::MmmRoutine { make: make_4x32 } }
-inventory::submit! { tract_linalg::mmm_routines::MmmRoutine { make: make_4x48 } }
+inventory::submit! { tract_linalg::mmm_routines::MmmRoutine { make: make::<0, 8> } }
+inventory::submit! { tract_linalg::mmm_routines::MmmRoutine { make: make::<1, 16> } }
+inventory::submit! { tract_linalg::mmm_routines::MmmRoutine { make: make::<2, 24> } }
+inventory::submit! { tract_linalg::mmm_routines::MmmRoutine { make: make::<3, 32> } }
+inventory::submit! { tract_linalg::mmm_routines::MmmRoutine { make: make::<4, 48> } }
 
 inventory::submit! {
     tract_linalg::mmm_tiers::MmmTier {
@@ -94,26 +84,26 @@ inventory::submit! {
 /// Keeps this module's registry entries in the link: wasm-ld drops an object nothing references, and the
 /// entries with it (tract-linalg does the same for its own wasm kernels). Called before the model loads.
 pub fn register() {
-    std::hint::black_box((make_4x8 as *const (), preferred as *const ()));
+    std::hint::black_box((make::<0, 8> as *const (), preferred as *const ()));
 }
 
 /// The 4×8 sub-tile's accumulators: row r, columns 4h..4h+4 in `[2 * r + h]`.
 type Acc = [v128; 8];
 
-/// A 4-row kernel over J sub-tiles of 4×8 (NR = 8·J). tract calls a kernel once per tile, and that call
+/// A 4-row kernel over NR / 8 sub-tiles of 4×8. tract calls a kernel once per tile, and that call
 /// (its tile driver, then the op list) cost about as much as the multiply-adds of a short-k 4×8 tile, so a
 /// wide tile shares it among J sub-tiles. The usual op list (a product, then bias / residual / clip, then a
 /// store) is read once into a [`Plan`]; any other list is run as is, once per sub-tile.
-unsafe fn kernel<const J: usize>(spec: &[FusedKerSpec<f32>]) -> isize {
+unsafe fn kernel<const NR: usize>(spec: &[FusedKerSpec<f32>]) -> isize {
     match Plan::of(spec) {
         Some(plan) => {
-            for j in 0..J {
-                plan.run(j, 8 * J)
+            for j in 0..NR / 8 {
+                plan.run(j, NR)
             }
         }
         None => {
-            for j in 0..J {
-                run_ops(spec, j, 8 * J)
+            for j in 0..NR / 8 {
+                run_ops(spec, j, NR)
             }
         }
     }
@@ -145,25 +135,31 @@ impl Plan {
         let [FusedKerSpec::Clear, FusedKerSpec::AddMatMul { k, pa, pb, packing: _ }, rest @ ..] = spec else {
             return None;
         };
-        let mut plan =
-            Plan { k: *k, pa: *pa as *const v128, pb: *pb as *const f32, epilogue: [Epilogue::Min(0.0); 4], epilogue_len: 0, store: OutputStoreKer { ptr: std::ptr::null_mut(), row_byte_stride: 0, col_byte_stride: 0, item_size: 4 } };
-        for (i, op) in rest.iter().enumerate() {
+        let at = rest.iter().position(|op| matches!(op, FusedKerSpec::Store(_)))?;
+        let (FusedKerSpec::Store(store), Some(FusedKerSpec::Done)) = (rest[at], rest.get(at + 1)) else {
+            return None;
+        };
+        let mut plan = Plan {
+            k: *k,
+            pa: *pa as *const v128,
+            pb: *pb as *const f32,
+            epilogue: [Epilogue::Min(0.0); 4],
+            epilogue_len: 0,
+            store,
+        };
+        for op in &rest[..at] {
             let step = match *op {
                 FusedKerSpec::PerColAdd(cols) => Epilogue::AddPerColumn(cols),
                 FusedKerSpec::PerRowAdd(rows) => Epilogue::AddPerRow(rows),
                 FusedKerSpec::ScalarMin(a) => Epilogue::Min(a),
                 FusedKerSpec::ScalarMax(a) => Epilogue::Max(a),
                 FusedKerSpec::AddUnicast(tile) => Epilogue::AddTile(tile),
-                FusedKerSpec::Store(tile) => {
-                    plan.store = tile;
-                    return matches!(rest.get(i + 1), Some(FusedKerSpec::Done)).then_some(plan);
-                }
                 _ => return None,
             };
             *plan.epilogue.get_mut(plan.epilogue_len)? = step;
             plan.epilogue_len += 1;
         }
-        None
+        Some(plan)
     }
 
     #[inline(always)]
@@ -472,9 +468,9 @@ mod tests {
     type Ops = dyn Fn(&Tile, *const f32, Option<usize>) -> Vec<FusedKerSpec<f32>>;
 
     fn check(name: &str, ops: &Ops) {
-        let kernels: [(usize, unsafe fn(&[FusedKerSpec<f32>]) -> isize); 5] =
-            [(8, kernel::<1>), (16, kernel::<2>), (24, kernel::<3>), (32, kernel::<4>), (48, kernel::<6>)];
-        for (nr, kernel_fn) in kernels {
+        let kernels: [unsafe fn(&[FusedKerSpec<f32>]) -> isize; 5] =
+            [kernel::<8>, kernel::<16>, kernel::<24>, kernel::<32>, kernel::<48>];
+        for ((_, nr), kernel_fn) in KERNELS.into_iter().zip(kernels) {
             for k in [1, 5, 24] {
                 for layout in [(nr, 1), (1, 4), (2 * nr + 1, 3)] {
                     let tile = Tile::new(nr, k, layout);
