@@ -175,11 +175,12 @@ def test_package_wasm01_zip_layout(cfg, tmp_path, monkeypatch):
     assert zipfile.ZipFile(out).read("content") == cwasm.read_bytes()
 
 
-def test_the_wasm01_zip_and_runtime_take_the_non_simd_cwasm(cfg, tmp_path):
+def test_the_wasm01_zip_and_runtime_take_the_non_simd_snapshot(cfg, tmp_path):
     target = aot_target(WASM01_TARGET)
     assert target.version == "0.23.0" and not target.simd
     dist = DistLayout(tmp_path)
-    assert wasm01_cwasm_path(cfg.name, dist).name == "classify-nosimd.wasmtime-0.23.cwasm"
+    # the snapshot: the executor makes an instance per activation, which must not parse the model again
+    assert wasm01_cwasm_path(cfg.name, dist).name == "classify-nosimd.preinit.wasmtime-0.23.cwasm"
     # what `invoke verify` and `invoke bench` run as wasm01-aot is what the zip carries
     assert Wasm01Aot(cfg, dist).artifact() == wasm01_cwasm_path(cfg.name, dist)
 

@@ -11,6 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from toolchain.build import cwasm023
 from toolchain.build.venvs import runtime_python
 from toolchain.core import log
 from toolchain.core.artifact import Artifact
@@ -39,6 +40,7 @@ from toolchain.core.fsutil import (
 from toolchain.core.versions import WASMTIME_ENGINE_SETTINGS
 
 WORKER = REPO_ROOT / "toolchain" / "hosts" / "wasmtime_worker.py"
+REWRITER = Path(cwasm023.__file__)  # a change to the rewrite re-runs the AOT stage
 
 
 def _jobs(cfg: ModelConfig, dist: DistLayout) -> list[tuple[AotTarget, Path, Path, str]]:
@@ -65,7 +67,8 @@ def precompile_cwasm(cfg: ModelConfig, dist: DistLayout) -> list[Path]:
     for target, src, dst, stamp_name in _jobs(cfg, dist):
         python = runtime_python(target.name)
         inputs = digest_inputs(
-            [src, WORKER, WASMTIME_ENGINE_SETTINGS], {"target": target.name, "args": target.worker_args()}
+            [src, WORKER, WASMTIME_ENGINE_SETTINGS, REWRITER],
+            {"target": target.name, "args": target.worker_args(), "address_maps": target.address_maps},
         )
         job = Incremental("aot", dist.stamp(stamp_name, cfg.name), inputs, (dst,))
         if job.up_to_date():
@@ -83,6 +86,8 @@ def precompile_cwasm(cfg: ModelConfig, dist: DistLayout) -> list[Path]:
             )
             if proc.returncode != 0:
                 raise StageError(f"wasmtime {target.version} could not compile {src}: {proc.stderr.strip()[-1500:]}")
+            if not target.address_maps:
+                tmp.write_bytes(cwasm023.drop_address_maps(tmp.read_bytes(), src.read_bytes()))
         log.info(f"aot: {dst} ({dst.stat().st_size:,} bytes)")
         job.record(dist.root, started)
         outs.append(dst)

@@ -1,9 +1,10 @@
-"""Pre-initialise the wasm guests named by catalog.PREINIT_VARIANTS (today the SIMD one; it says why not the
-no-SIMD one): run the optimised base module's `wizer-initialize` export with the model payload on stdin (attach,
+"""Pre-initialise the wasm guests named by catalog.PREINIT_VARIANTS (the SIMD one, and the no-SIMD one the wasm:0.1
+zip carries): run the optimised base module's `wizer-initialize` export with the model payload on stdin (attach,
 parse and optimise the model) once at build time and snapshot the initialised memory into a new module, so an
 instance starts with the model ready. With a .cwasm and wasmtime's copy-on-write memory images the weights are
-mapped, not copied. The guest wipes the ONNX bytes of the payload before the snapshot
-(guest/classifier/src/model.rs), so the snapshot holds what the loaded model holds.
+mapped, not copied (wasmtime 0.23 copies them at instantiation). The guest wipes the ONNX bytes of the payload
+and zeroes every block freed while loading (guest/classifier/src/model.rs, snapshot_alloc.rs), so the snapshot
+holds what the loaded model holds.
 
 Wizer runs inside the Rust wasm host (`wasm-host preinit`, the wasmtime-wizer crate at wasmtime's version), with
 a fixed WASI random seed, so two builds give the same snapshot.

@@ -148,9 +148,10 @@ VARIANTS = {
             True,
             "OpenWhisk's wasm:0.1 executor embeds wasmtime 0.23, which rejects today's SIMD encoding; "
             "opt-level z because its .cwasm must fit OpenWhisk's 48 MB code limit after zip + base64, "
-            "except tract's kernels (3) and ops (s), where an activation's time goes",
+            "except tract's kernels (3), where an activation's time goes (tract-core at s only sped up the "
+            "model load, which the snapshot now does at build time)",
             wasm_opt_level="-Oz",
-            crate_opt_levels=(("tract-linalg", "3"), ("tract-core", "s")),
+            crate_opt_levels=(("tract-linalg", "3"),),
         ),
         Variant(
             "wasm-wasinn",  # WASINN_VARIANT
@@ -231,10 +232,11 @@ def optimized_wasm_path(model: str, variant: str, dist: DistLayout) -> Path:
     return dist.guest_dir(model) / f"classify-{variant.removeprefix('wasm-')}.opt.wasm"
 
 
-# The wasm variants that are pre-initialised: the SIMD one, for today's wasmtime. Not the no-SIMD one for wasm:0.1,
-# though its executor pays the model load per activation: tract's loaded model holds ~2.3x the weights, so that
-# snapshot's zip would be ~1.7x OpenWhisk's code limit (README, "wasm:0.1: where an activation's time ... go").
-PREINIT_VARIANTS: tuple[str, ...] = ("wasm-simd",)
+# The wasm variants that are pre-initialised: the SIMD one for today's wasmtime, and the no-SIMD one, whose
+# snapshot is what the wasm:0.1 zip carries (its executor makes an instance per activation, so without it every
+# activation parsed and optimised the model). The snapshot holds the loaded model (packed weights, about the
+# ONNX file's size), not the file: the guest zeroes what it frees while loading (snapshot_alloc.rs).
+PREINIT_VARIANTS: tuple[str, ...] = ("wasm-simd", "wasm-nosimd")
 
 
 def preinit_path(model: str, variant: str, dist: DistLayout) -> Path:
@@ -273,6 +275,7 @@ class AotTarget:
     simd: bool
     cpu_baseline: str  # a key of CPU_BASELINES, or "build-host"
     epoch: bool = False  # compiled with epoch interruption (the deadline of long-lived hosts); else no checks
+    address_maps: bool = True  # else each function's map is cut to one entry after compiling (wasmtime 0.23 only)
 
     @property
     def variant(self) -> str:
@@ -298,7 +301,11 @@ def aot_targets() -> list[AotTarget]:
     for name, spec in WASMTIME_TARGETS.items():
         version = str(spec["pip"]).split("==")[1]
         baseline = "x86-64-v3" if int(version.split(".")[0]) >= 1 else "build-host"
-        out.append(AotTarget(name, version, bool(spec["simd"]), baseline, bool(spec["epoch"])))
+        out.append(
+            AotTarget(
+                name, version, bool(spec["simd"]), baseline, bool(spec["epoch"]), bool(spec.get("address_maps", True))
+            )
+        )
     return out
 
 
@@ -315,8 +322,8 @@ def preinit_cwasm_path(model: str, target: AotTarget, dist: DistLayout) -> Path:
 
 
 def wasm01_cwasm_path(model: str, dist: DistLayout) -> Path:
-    """What the wasm:0.1 zip carries: the no-SIMD module compiled by wasmtime 0.23 (see PREINIT_VARIANTS)."""
-    return cwasm_path(model, aot_target(WASM01_TARGET), dist)
+    """What the wasm:0.1 zip carries: the no-SIMD snapshot (model loaded) compiled by wasmtime 0.23."""
+    return preinit_cwasm_path(model, aot_target(WASM01_TARGET), dist)
 
 
 # ---- OpenWhisk packages (dist/openwhisk/)

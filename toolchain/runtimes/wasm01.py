@@ -1,5 +1,6 @@
-"""The OpenWhisk wasm:0.1 artifact: the wasmtime-0.23 `.cwasm` driven through that executor's ABI call
-sequence, in a venv holding exactly wasmtime 0.23.0 (a long-lived worker process, one line per request)."""
+"""The OpenWhisk wasm:0.1 artifact: the wasmtime-0.23 `.cwasm` of the no-SIMD snapshot (model loaded at build
+time) driven through that executor's ABI call sequence, in a venv holding exactly wasmtime 0.23.0 (a long-lived
+worker process, one line per request)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ class Wasm01Aot(CwasmArtifact, GuestRuntime):
     description = "wasm:0.1 ABI, non-SIMD .cwasm under wasmtime 0.23.0, an instance per activation"
     instruction_set = SCALAR
     target = WASM01_TARGET  # the .cwasm the wasm:0.1 zip carries (catalog.wasm01_cwasm_path)
+    preinitialised = True  # its snapshot: the model is loaded before the first activation
     _proc: subprocess.Popen[bytes] | None = None
 
     def load(self) -> None:

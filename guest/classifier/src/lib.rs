@@ -18,6 +18,11 @@ pub mod openwhisk;
 mod request;
 #[cfg(all(target_arch = "wasm32", target_os = "wasi"))]
 mod wasi_shim;
+#[cfg(target_arch = "wasm32")]
+mod snapshot_alloc;
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static GLOBAL: snapshot_alloc::SnapshotAlloc = snapshot_alloc::SnapshotAlloc;
 
 // The inference engine is a cargo feature: tract (default; the static binary and the wasm guest) or
 // ONNX Runtime (`native-ort`) or wasi-nn (`wasm-wasinn`). With none (the fuzz targets) everything up to inference is built.

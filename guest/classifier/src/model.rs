@@ -322,13 +322,16 @@ pub extern "C" fn attach_model() {
 
 /// Wizer's hook for the pre-initialised module: attach, run `load` (parse and optimise the model into the
 /// engine), then wipe the ONNX bytes so the snapshot holds the loaded model without the file it came from.
+/// Blocks freed meanwhile are zeroed (`snapshot_alloc`), so the snapshot holds no dead copies either.
 ///
 /// # Safety
 /// No slice from `onnx_bytes` may outlive `load`, and none may be taken afterwards expecting the model.
 #[cfg(target_arch = "wasm32")]
 pub unsafe fn preinitialise(load: impl FnOnce()) {
-    attach_from_stdin();
-    load();
+    crate::snapshot_alloc::zeroing_freed_memory(|| {
+        attach_from_stdin();
+        load();
+    });
     if let Some(Ok(a)) = ATTACHED.get() {
         // SAFETY: per the contract above, the bytes have no reader left.
         unsafe { std::ptr::write_bytes(a.model, 0, a.model_len) };

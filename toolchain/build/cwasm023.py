@@ -1,0 +1,207 @@
+"""wasmtime 0.23's `.cwasm` without its per-instruction address maps: the wasm:0.1 zip's bytes.
+
+wasmtime 0.23 serialises a compiled module with bincode (variable-length integers): the module's metadata, the
+machine code (an ELF object), unwind information, the data initialisers, then one record per function: its trap
+table, its address map (one entry per machine instruction: code offset → wasm offset) and its stack maps. The
+address maps serve one purpose, the wasm offset of each frame in a trap's backtrace; for the no-SIMD guest they
+were 11.9 MB of the 67.8 MB file, 6.5 MB deflated, 17 % of OpenWhisk's code limit after base64. Reducing each
+map to its first entry (offset 0 → the function) keeps every frame's function in a backtrace and nothing else
+changes: the code, relocations, trap tables (which let wasmtime tell a wasm trap from a crash), unwind information
+and data are the compiler's bytes, and the engine fingerprint that `Module::deserialize` checks is untouched.
+
+The rewrite understands exactly one layout, wasmtime 0.23.0's (crates/jit/src/instantiate.rs
+`CompilationArtifacts`, crates/environ `FunctionAddressMap`, cranelift 0.70 `TrapCode`), and refuses any file it
+cannot parse to the last byte: the data initialisers must be the module's active data segments byte for byte,
+and the function records must end exactly where the file's five trailing zero fields begin.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from toolchain.core.errors import StageError
+
+_TRAILER = bytes(5)  # native_debug_info_present, has_unparsed_debuginfo, debug_info: None, modules: [], type_tables: 0
+_TRAP_CODE_USER = 11  # cranelift 0.70 TrapCode::User(u16), the one variant with a payload; 0..=10 have none
+
+
+class _Unparsed(Exception):
+    pass
+
+
+def _read(buf: bytes, at: int) -> tuple[int, int]:
+    """One bincode varint (< 251: itself; 251/252/253: a u16/u32/u64 follows)."""
+    try:
+        tag = buf[at]
+        if tag < 251:
+            return tag, at + 1
+        if tag == 251:
+            return struct.unpack_from("<H", buf, at + 1)[0], at + 3
+        if tag == 252:
+            return struct.unpack_from("<I", buf, at + 1)[0], at + 5
+        if tag == 253:
+            return struct.unpack_from("<Q", buf, at + 1)[0], at + 9
+    except (IndexError, struct.error) as exc:
+        raise _Unparsed(f"truncated at byte {at}") from exc
+    raise _Unparsed(f"not a bincode varint at byte {at} (tag {tag})")
+
+
+def _write(value: int) -> bytes:
+    if value < 251:
+        return bytes([value])
+    if value < 1 << 16:
+        return b"\xfb" + struct.pack("<H", value)
+    if value < 1 << 32:
+        return b"\xfc" + struct.pack("<I", value)
+    return b"\xfd" + struct.pack("<Q", value)
+
+
+def active_data_segments(module: bytes) -> list[tuple[int, bytes]]:
+    """(offset, bytes) of a wasm module's active data segments for memory 0, in order."""
+
+    def leb(at: int) -> tuple[int, int]:
+        value = shift = 0
+        while True:
+            byte = module[at]
+            at += 1
+            value |= (byte & 0x7F) << shift
+            shift += 7
+            if byte < 0x80:
+                return value, at
+
+    at, found = 8, []
+    while at < len(module):
+        section, (size, body) = module[at], leb(at + 1)
+        if section == 11:
+            count, p = leb(body)
+            for _ in range(count):
+                flags, p = leb(p)
+                offset = None
+                if flags == 0:  # active, memory 0, `i32.const offset; end` (Wizer's and LLVM's segments)
+                    if module[p] != 0x41:
+                        raise StageError("a data segment's offset is not an i32.const: cannot match it")
+                    offset, p = leb(p + 1)
+                    p += 1
+                elif flags != 1:  # passive segments are not data initialisers in wasmtime 0.23
+                    raise StageError(f"data segment flags {flags} are not handled")
+                length, p = leb(p)
+                if offset is not None:
+                    found.append((offset, module[p : p + length]))
+                p += length
+        at = body + size
+    return found
+
+
+def _data_initializers_end(cwasm: bytes, start: int, segments: list[tuple[int, bytes]]) -> int:
+    count, at = _read(cwasm, start)
+    if count != len(segments):
+        raise _Unparsed("segment count")
+    for offset, data in segments:
+        memory, at = _read(cwasm, at)
+        if memory != 0 or cwasm[at] != 0:  # memory 0, base: None
+            raise _Unparsed("segment location")
+        got_offset, at = _read(cwasm, at + 1)
+        length, at = _read(cwasm, at)
+        if (got_offset, length) != (offset, len(data)) or cwasm[at : at + length] != data:
+            raise _Unparsed("segment bytes")
+        at += length
+    return at
+
+
+@dataclass(frozen=True)
+class _Function:
+    start: int  # the record: trap table, address map, stack maps
+    address_map: int  # where the address map's instruction list starts
+    after_instructions: int  # where its start/end source locations start
+    end: int
+    first_instruction: tuple[int, int] | None  # (srcloc, code offset)
+
+
+def _functions(cwasm: bytes, at: int) -> tuple[list[_Function], int]:
+    count, at = _read(cwasm, at)
+    functions = []
+    for _ in range(count):
+        start = at
+        traps, at = _read(cwasm, at)
+        for _ in range(traps):
+            _, at = _read(cwasm, at)  # code offset
+            code, at = _read(cwasm, at)
+            if code == _TRAP_CODE_USER:
+                _, at = _read(cwasm, at)
+            elif code > _TRAP_CODE_USER:
+                raise _Unparsed(f"trap code {code}")
+        address_map = at
+        instructions, at = _read(cwasm, at)
+        first = None
+        for i in range(instructions):
+            srcloc, at = _read(cwasm, at)
+            offset, at = _read(cwasm, at)
+            if i == 0:
+                first = (srcloc, offset)
+        after = at
+        for _ in range(4):  # start_srcloc, end_srcloc, body_offset, body_len
+            _, at = _read(cwasm, at)
+        stack_maps, at = _read(cwasm, at)
+        if stack_maps:
+            raise _Unparsed("stack maps (reference types) are not handled")
+        functions.append(_Function(start, address_map, after, at, first))
+    return functions, at
+
+
+def _parse(cwasm: bytes, module: bytes) -> tuple[int, list[_Function], int]:
+    segments = active_data_segments(module)
+    if not segments:
+        raise _Unparsed("the module has no active data segment to find the initialisers by")
+    # the initialisers begin with their count, then the first one: memory 0, base None, offset, length, bytes
+    offset, data = segments[0]
+    head = _write(len(segments)) + b"\x00\x00" + _write(offset) + _write(len(data)) + data[:256]
+    search = 0
+    while (begin := cwasm.find(head, search)) >= 0:
+        search = begin + 1
+        try:
+            end = _data_initializers_end(cwasm, begin, segments)
+            functions, after = _functions(cwasm, end)
+        except _Unparsed:
+            continue
+        if cwasm[after:] == _TRAILER:
+            return end, functions, after
+    raise _Unparsed("no layout matched")
+
+
+def drop_address_maps(cwasm: bytes, module: bytes) -> bytes:
+    """The `.cwasm` with each function's address map cut to its first entry (see the module docstring); `module`
+    is the wasm module it was compiled from (its data segments locate the function records)."""
+    try:
+        end_of_data, functions, after = _parse(cwasm, module)
+    except _Unparsed as exc:
+        raise StageError(
+            f"this is not the wasmtime 0.23.0 .cwasm layout the address-map rewrite understands ({exc})",
+            hint="the wasm:0.1 target must stay pinned to wasmtime 0.23.0 (toolchain/core/versions.py)",
+        ) from exc
+    out = bytearray(cwasm[:end_of_data])
+    _, at = _read(cwasm, end_of_data)
+    out += cwasm[end_of_data:at]  # the function count
+    for f in functions:
+        out += cwasm[f.start : f.address_map]
+        out += (
+            _write(1) + _write(f.first_instruction[0]) + _write(f.first_instruction[1])
+            if f.first_instruction
+            else _write(0)
+        )
+        out += cwasm[f.after_instructions : f.end]
+    out += cwasm[after:]
+    return bytes(out)
+
+
+def address_map_entries(cwasm: bytes, module: bytes) -> list[int]:
+    """How many entries each function's address map has (for checks: 1 after `drop_address_maps`)."""
+    try:
+        end_of_data, functions, _ = _parse(cwasm, module)
+    except _Unparsed as exc:
+        raise StageError(f"not a wasmtime 0.23.0 .cwasm layout this module reads ({exc})") from exc
+    counts = []
+    for f in functions:
+        n, _ = _read(cwasm, f.address_map)
+        counts.append(n)
+    return counts
