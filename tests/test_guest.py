@@ -189,46 +189,18 @@ def test_rust_unit_tests():
     assert "test result: ok" in proc.stdout and " 0 passed" not in proc.stdout
 
 
-def _data_segment_bytes(module: bytes) -> int:
-    """The non-zero bytes of a wasm module's data segments: what its instances start with in linear memory."""
-
-    def leb(at: int) -> tuple[int, int]:
-        value = shift = 0
-        while True:
-            byte = module[at]
-            at += 1
-            value |= (byte & 0x7F) << shift
-            shift += 7
-            if byte < 0x80:
-                return value, at
-
-    total, at = 0, 8
-    while at < len(module):
-        section, (size, body) = module[at], leb(at + 1)
-        if section == 11:
-            count, p = leb(body)
-            for _ in range(count):
-                flags, p = leb(p)
-                if flags == 0:  # active, memory 0: i32.const offset, end
-                    _, p = leb(p + 1)
-                    p += 1
-                length, p = leb(p)
-                total += length - module[p : p + length].count(0)
-                p += length
-        at = body + size
-    return total
-
-
 def test_the_snapshots_hold_the_loaded_model_not_dead_copies(guest, dist):
     """Wizer keeps every non-zero byte of memory, live or not. Loading the model frees more than it keeps (the
     payload read in growing buffers, parsed tensors, copies made while optimising), and left as they were the
     snapshots held 2.2x the weights (54 MB for a 24 MB model), too much for the wasm:0.1 zip. The guest zeroes
     what it frees while the snapshot is made, so a snapshot holds the packed weights and little else."""
+    from toolchain.build.cwasm023 import active_data_segments
     from toolchain.core.catalog import PREINIT_VARIANTS, payload_path, preinit_path
 
     payload = payload_path(guest.name, dist).stat().st_size
     for variant in PREINIT_VARIANTS:
-        held = _data_segment_bytes(preinit_path(guest.name, variant, dist).read_bytes())
+        segments = active_data_segments(preinit_path(guest.name, variant, dist).read_bytes())
+        held = sum(len(data) - data.count(0) for _, data in segments)  # what instances start with in memory
         assert held < 1.1 * payload, (variant, held, payload)
 
 

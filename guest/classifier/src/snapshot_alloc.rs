@@ -3,8 +3,8 @@
 //!
 //! Why: Wizer snapshots every non-zero byte of linear memory, live or not. Loading a model frees more than
 //! it keeps (the payload read in growing buffers, the parsed ONNX tensors, the copies made while the graph is
-//! optimised); left as they were, those freed bytes made the snapshot hold ~2.3x the weights. Zeroed, the
-//! snapshot holds what the loaded model holds. After the snapshot is taken this costs nothing: the flag is off.
+//! optimised); left as they were, those freed bytes made a snapshot hold 54 MB for a 24.4 MB model. Zeroed, it
+//! holds what the loaded model holds (25 MB). After the snapshot is taken this costs nothing: the flag is off.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, Ordering};
