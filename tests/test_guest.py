@@ -205,7 +205,7 @@ def test_the_snapshots_hold_the_loaded_model_not_dead_copies(guest, dist):
 
 
 def test_the_wasm01_cwasm_keeps_one_address_map_entry_per_function(guest, dist):
-    """The zip's .cwasm is wasmtime 0.23's own, with each function's address map cut to its first entry
+    """The zip's .cwasm is wasmtime 0.23's own, with each function's address map cut to one entry (its start)
     (toolchain/build/cwasm023.py): 17 % of the code limit. test_wasmtime023.py shows traps are still caught."""
     from toolchain.build.cwasm023 import address_map_entries
     from toolchain.core.catalog import preinit_path, wasm01_cwasm_path

@@ -1,6 +1,6 @@
 """The address-map rewrite of the wasm:0.1 `.cwasm` (toolchain/build/cwasm023.py) in wasmtime 0.23 itself: the
-rewritten module still loads, runs, and has its traps caught as wasm traps (the trap tables are intact), with each
-frame still naming its function. `invoke verify` and tests/test_guest.py run the shipped guest rewritten this way."""
+rewritten module still loads, runs, and has its traps caught as wasm traps (the trap tables are intact), each
+frame still naming its function, located at the function's start instead of the trapping instruction. `invoke verify` and tests/test_guest.py run the shipped guest rewritten this way."""
 
 import json
 import subprocess
@@ -30,7 +30,8 @@ for name in ("read", "unreachable", "out_of_bounds"):
     try:
         out[name] = instance.exports[name]()
     except wasmtime.Trap as trap:
-        out[name] = {"trap": str(trap).splitlines()[0], "frames": [f.func_name or f.func_index for f in trap.frames]}
+        frames = [(f.func_index, f.module_offset, f.func_offset) for f in trap.frames]
+        out[name] = {"trap": str(trap).splitlines()[0], "frames": frames}
 print(json.dumps(out))
 """
 
@@ -46,9 +47,17 @@ def test_a_module_without_address_maps_runs_and_traps_as_wasm_in_wasmtime_0_23(t
     assert address_map_entries(compiled.read_bytes(), module.read_bytes()) != [1, 1, 1]  # there was more to cut
     assert address_map_entries(rewritten, module.read_bytes()) == [1, 1, 1]
     (tmp_path / "r.cwasm").write_bytes(rewritten)
-    proc = subprocess.run([python, "-c", RUN, str(tmp_path / "r.cwasm")], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr  # a trap wasmtime did not recognise would kill the process
-    out = json.loads(proc.stdout)
-    assert out["read"] == ord("w")
-    assert "unreachable" in out["unreachable"]["trap"] and out["unreachable"]["frames"] == [1]
-    assert "out of bounds" in out["out_of_bounds"]["trap"] and out["out_of_bounds"]["frames"] == [2]
+
+    def run(path):
+        proc = subprocess.run([python, "-c", RUN, str(path)], capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr  # a trap wasmtime did not recognise would kill the process
+        return json.loads(proc.stdout)
+
+    full, cut = run(compiled), run(tmp_path / "r.cwasm")
+    assert cut["read"] == full["read"] == ord("w")
+    for name, index, message in (("unreachable", 1, "unreachable"), ("out_of_bounds", 2, "out of bounds")):
+        assert message in cut[name]["trap"] and cut[name]["trap"] == full[name]["trap"]
+        [(func, at, into)] = full[name]["frames"]
+        assert func == index and into > 0  # full maps: the trapping instruction, some way into the function
+        # cut maps: the same function, located at its start (the instruction's offset minus its distance into it)
+        assert cut[name]["frames"] == [[index, at - into, 0]]

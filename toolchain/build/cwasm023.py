@@ -5,8 +5,8 @@ machine code (an ELF object), unwind information, the data initialisers, then on
 table, its address map (one entry per machine instruction: code offset → wasm offset) and its stack maps. The
 address maps serve one purpose, the wasm offset of each frame in a trap's backtrace; for the no-SIMD guest they
 were 11.9 MB of the 67.8 MB file, 6.5 MB deflated, 17 % of OpenWhisk's code limit after base64. Reducing each
-map to its first entry (offset 0 → the function) keeps every frame's function in a backtrace and nothing else
-changes: the code, relocations, trap tables (which let wasmtime tell a wasm trap from a crash), unwind information
+map to one entry (code offset 0 → the function's own wasm offset) makes a frame report where its function starts
+instead of the instruction, and nothing else changes: the code, relocations, trap tables (which let wasmtime tell a wasm trap from a crash), unwind information
 and data are the compiler's bytes, and the engine fingerprint that `Module::deserialize` checks is untouched.
 
 The rewrite understands exactly one layout, wasmtime 0.23.0's (crates/jit/src/instantiate.rs
@@ -59,8 +59,16 @@ def _write(value: int) -> bytes:
 
 def active_data_segments(module: bytes) -> list[tuple[int, bytes]]:
     """(offset, bytes) of a wasm module's active data segments for memory 0, in order."""
+    if module[:8] != b"\0asm\x01\0\0\0":
+        raise StageError("not a wasm module (version 1)")
+    try:
+        return _active_data_segments(module)
+    except IndexError as exc:
+        raise StageError("a truncated wasm module: its data segments cannot be read") from exc
 
-    def leb(at: int) -> tuple[int, int]:
+
+def _active_data_segments(module: bytes) -> list[tuple[int, bytes]]:
+    def leb(at: int, signed: bool = False) -> tuple[int, int]:
         value = shift = 0
         while True:
             byte = module[at]
@@ -68,6 +76,8 @@ def active_data_segments(module: bytes) -> list[tuple[int, bytes]]:
             value |= (byte & 0x7F) << shift
             shift += 7
             if byte < 0x80:
+                if signed and byte & 0x40:
+                    value -= 1 << shift
                 return value, at
 
     at, found = 8, []
@@ -81,7 +91,10 @@ def active_data_segments(module: bytes) -> list[tuple[int, bytes]]:
                 if flags == 0:  # active, memory 0, `i32.const offset; end` (Wizer's and LLVM's segments)
                     if module[p] != 0x41:
                         raise StageError("a data segment's offset is not an i32.const: cannot match it")
-                    offset, p = leb(p + 1)
+                    offset, p = leb(p + 1, signed=True)
+                    offset &= 0xFFFFFFFF  # wasmtime 0.23 keeps it as u32 as usize
+                    if module[p] != 0x0B:
+                        raise StageError("a data segment's offset expression is not a single i32.const")
                     p += 1
                 elif flags != 1:  # passive segments are not data initialisers in wasmtime 0.23
                     raise StageError(f"data segment flags {flags} are not handled")
@@ -94,6 +107,13 @@ def active_data_segments(module: bytes) -> list[tuple[int, bytes]]:
 
 
 def _data_initializers_end(cwasm: bytes, start: int, segments: list[tuple[int, bytes]]) -> int:
+    try:
+        return _data_initializers_end_unchecked(cwasm, start, segments)
+    except IndexError as exc:
+        raise _Unparsed("truncated data initialisers") from exc
+
+
+def _data_initializers_end_unchecked(cwasm: bytes, start: int, segments: list[tuple[int, bytes]]) -> int:
     count, at = _read(cwasm, start)
     if count != len(segments):
         raise _Unparsed("segment count")
@@ -115,7 +135,7 @@ class _Function:
     address_map: int  # where the address map's instruction list starts
     after_instructions: int  # where its start/end source locations start
     end: int
-    first_instruction: tuple[int, int] | None  # (srcloc, code offset)
+    start_srcloc: int  # the function's own wasm offset
 
 
 def _functions(cwasm: bytes, at: int) -> tuple[list[_Function], int]:
@@ -133,19 +153,16 @@ def _functions(cwasm: bytes, at: int) -> tuple[list[_Function], int]:
                 raise _Unparsed(f"trap code {code}")
         address_map = at
         instructions, at = _read(cwasm, at)
-        first = None
-        for i in range(instructions):
-            srcloc, at = _read(cwasm, at)
-            offset, at = _read(cwasm, at)
-            if i == 0:
-                first = (srcloc, offset)
+        for _ in range(2 * instructions):  # (srcloc, code offset) per machine instruction
+            _, at = _read(cwasm, at)
         after = at
-        for _ in range(4):  # start_srcloc, end_srcloc, body_offset, body_len
+        start_srcloc, at = _read(cwasm, at)
+        for _ in range(3):  # end_srcloc, body_offset, body_len
             _, at = _read(cwasm, at)
         stack_maps, at = _read(cwasm, at)
         if stack_maps:
             raise _Unparsed("stack maps (reference types) are not handled")
-        functions.append(_Function(start, address_map, after, at, first))
+        functions.append(_Function(start, address_map, after, at, start_srcloc))
     return functions, at
 
 
@@ -170,8 +187,8 @@ def _parse(cwasm: bytes, module: bytes) -> tuple[int, list[_Function], int]:
 
 
 def drop_address_maps(cwasm: bytes, module: bytes) -> bytes:
-    """The `.cwasm` with each function's address map cut to its first entry (see the module docstring); `module`
-    is the wasm module it was compiled from (its data segments locate the function records)."""
+    """The `.cwasm` with each function's address map cut to one entry, the function's start (see the module
+    docstring); `module` is the wasm module it was compiled from (its data segments locate the function records)."""
     try:
         end_of_data, functions, after = _parse(cwasm, module)
     except _Unparsed as exc:
@@ -184,11 +201,8 @@ def drop_address_maps(cwasm: bytes, module: bytes) -> bytes:
     out += cwasm[end_of_data:at]  # the function count
     for f in functions:
         out += cwasm[f.start : f.address_map]
-        out += (
-            _write(1) + _write(f.first_instruction[0]) + _write(f.first_instruction[1])
-            if f.first_instruction
-            else _write(0)
-        )
+        out += _write(1) + _write(f.start_srcloc) + _write(0)  # code offset 0: the whole body maps to the function
+
         out += cwasm[f.after_instructions : f.end]
     out += cwasm[after:]
     return bytes(out)
