@@ -107,21 +107,15 @@ def _active_data_segments(module: bytes) -> list[tuple[int, bytes]]:
 
 
 def _data_initializers_end(cwasm: bytes, start: int, segments: list[tuple[int, bytes]]) -> int:
-    try:
-        return _data_initializers_end_unchecked(cwasm, start, segments)
-    except IndexError as exc:
-        raise _Unparsed("truncated data initialisers") from exc
-
-
-def _data_initializers_end_unchecked(cwasm: bytes, start: int, segments: list[tuple[int, bytes]]) -> int:
     count, at = _read(cwasm, start)
     if count != len(segments):
         raise _Unparsed("segment count")
     for offset, data in segments:
         memory, at = _read(cwasm, at)
-        if memory != 0 or cwasm[at] != 0:  # memory 0, base: None
+        base, at = _read(cwasm, at)  # Option<GlobalIndex>: 0 is None
+        if memory != 0 or base != 0:
             raise _Unparsed("segment location")
-        got_offset, at = _read(cwasm, at + 1)
+        got_offset, at = _read(cwasm, at)
         length, at = _read(cwasm, at)
         if (got_offset, length) != (offset, len(data)) or cwasm[at : at + length] != data:
             raise _Unparsed("segment bytes")
@@ -135,6 +129,7 @@ class _Function:
     address_map: int  # where the address map's instruction list starts
     after_instructions: int  # where its start/end source locations start
     end: int
+    instructions: int  # the address map's entries
     start_srcloc: int  # the function's own wasm offset
 
 
@@ -162,7 +157,7 @@ def _functions(cwasm: bytes, at: int) -> tuple[list[_Function], int]:
         stack_maps, at = _read(cwasm, at)
         if stack_maps:
             raise _Unparsed("stack maps (reference types) are not handled")
-        functions.append(_Function(start, address_map, after, at, start_srcloc))
+        functions.append(_Function(start, address_map, after, at, instructions, start_srcloc))
     return functions, at
 
 
@@ -186,23 +181,26 @@ def _parse(cwasm: bytes, module: bytes) -> tuple[int, list[_Function], int]:
     raise _Unparsed("no layout matched")
 
 
-def drop_address_maps(cwasm: bytes, module: bytes) -> bytes:
-    """The `.cwasm` with each function's address map cut to one entry, the function's start (see the module
-    docstring); `module` is the wasm module it was compiled from (its data segments locate the function records)."""
+def _layout(cwasm: bytes, module: bytes) -> tuple[int, list[_Function], int]:
     try:
-        end_of_data, functions, after = _parse(cwasm, module)
+        return _parse(cwasm, module)
     except _Unparsed as exc:
         raise StageError(
             f"this is not the wasmtime 0.23.0 .cwasm layout the address-map rewrite understands ({exc})",
             hint="the wasm:0.1 target must stay pinned to wasmtime 0.23.0 (toolchain/core/versions.py)",
         ) from exc
+
+
+def drop_address_maps(cwasm: bytes, module: bytes) -> bytes:
+    """The `.cwasm` with each function's address map cut to one entry, the function's start (see the module
+    docstring); `module` is the wasm module it was compiled from (its data segments locate the function records)."""
+    end_of_data, functions, after = _layout(cwasm, module)
     out = bytearray(cwasm[:end_of_data])
     _, at = _read(cwasm, end_of_data)
     out += cwasm[end_of_data:at]  # the function count
     for f in functions:
         out += cwasm[f.start : f.address_map]
         out += _write(1) + _write(f.start_srcloc) + _write(0)  # code offset 0: the whole body maps to the function
-
         out += cwasm[f.after_instructions : f.end]
     out += cwasm[after:]
     return bytes(out)
@@ -210,12 +208,4 @@ def drop_address_maps(cwasm: bytes, module: bytes) -> bytes:
 
 def address_map_entries(cwasm: bytes, module: bytes) -> list[int]:
     """How many entries each function's address map has (for checks: 1 after `drop_address_maps`)."""
-    try:
-        end_of_data, functions, _ = _parse(cwasm, module)
-    except _Unparsed as exc:
-        raise StageError(f"not a wasmtime 0.23.0 .cwasm layout this module reads ({exc})") from exc
-    counts = []
-    for f in functions:
-        n, _ = _read(cwasm, f.address_map)
-        counts.append(n)
-    return counts
+    return [f.instructions for f in _layout(cwasm, module)[1]]
