@@ -3,7 +3,15 @@ field by field; tests/test_wasmtime023.py runs the rewrite's output in wasmtime 
 
 import pytest
 
-from toolchain.build.cwasm023 import _read, _write, active_data_segments, address_map_entries, drop_address_maps
+from toolchain.build.cwasm023 import (
+    _read,
+    _write,
+    active_data_segments,
+    address_map_entries,
+    drop_address_maps,
+    in_key_order,
+    rewrite,
+)
 from toolchain.core.errors import StageError
 
 
@@ -26,19 +34,44 @@ def _sleb(value: int) -> bytes:
             return bytes(out)
 
 
-def _module(segments: list[tuple[int, bytes]]) -> bytes:
-    """Active segments, offsets as i32.const reads them (signed LEB: 64 is c0 00), and a passive one."""
-    body = _leb(len(segments) + 1) + b"".join(
+def _section(kind: int, body: bytes) -> bytes:
+    return bytes([kind]) + _leb(len(body)) + body
+
+
+def _module(
+    segments: list[tuple[int, bytes]],
+    passive: tuple[bytes, ...] = (b"pass",),
+    names: tuple[bytes, ...] = (),
+    elements: bytes = b"\x00\x41\x01\x0b\x02\x00\x01",  # one active segment: table 0 at 1, functions 0 and 1
+) -> bytes:
+    """Active segments, offsets as i32.const reads them (signed LEB: 64 is c0 00), then passive ones (data
+    indices from len(segments) on); an element section; function i named names[i] in the name section."""
+    data = _leb(len(segments) + len(passive)) + b"".join(
         b"\x00\x41" + _sleb(offset) + b"\x0b" + _leb(len(data)) + data for offset, data in segments
     )
-    body += b"\x01" + _leb(4) + b"pass"
-    return b"\x00asm\x01\x00\x00\x00" + b"\x0b" + _leb(len(body)) + body
+    data += b"".join(b"\x01" + _leb(len(p)) + p for p in passive)
+    function_names = _leb(len(names)) + b"".join(_leb(i) + _leb(len(n)) + n for i, n in enumerate(names))
+    name = _leb(4) + b"name" + b"\x00\x02\x01\x00" + _section(1, function_names)  # module name "", then functions
+    return b"\x00asm\x01\x00\x00\x00" + _section(9, _leb(1) + elements) + _section(11, data) + _section(0, name)
 
 
-def _cwasm(segments: list[tuple[int, bytes]], functions: list[tuple[list[tuple[int, int]], list[tuple[int, int]]]]):
+def _map(entries: list[tuple[int, bytes]]) -> bytes:
+    return _write(len(entries)) + b"".join(_write(k) + _write(len(v)) + v for k, v in entries)
+
+
+def _metadata(passive: list[tuple[int, bytes]], names: list[tuple[int, bytes]]) -> bytes:
+    """Type tables and the module's first fields (opaque here), its three hash maps (passive elements: none)."""
+    return b"\x07fingerprint-and-types" + _map([]) + _map(passive) + _map(names) + b"\x86types"
+
+
+def _cwasm(
+    segments: list[tuple[int, bytes]],
+    functions: list[tuple[list[tuple[int, int]], list[tuple[int, int]]]],
+    metadata: bytes = b"\x07fingerprint-and-metadata",
+):
     """Metadata and code (opaque here), the data initialisers, one record per function (traps, address map, no
     stack maps), the trailer."""
-    out = b"\x07fingerprint-and-metadata\x00ELF..." + _write(len(segments))
+    out = metadata + b"\x7fELF..." + _write(len(segments))
     for offset, data in segments:
         out += _write(0) + b"\x00" + _write(offset) + _write(len(data)) + data
     out += _write(len(functions))
@@ -97,3 +130,46 @@ def test_a_module_that_is_not_wasm_is_refused():
         active_data_segments(b"\x7fELF" + bytes(20))
     with pytest.raises(StageError, match="truncated"):
         active_data_segments(_module(SEGMENTS)[:-20])
+
+
+PASSIVE = (b"", b"pass", b"", b"x" * 300)  # data indices 2..5
+NAMES = (b"_start", b"classify", b"\xc3\xa9t\xc3\xa9")
+
+
+def _shuffled(order: list[int]) -> bytes:
+    passive = [(2 + i, PASSIVE[i]) for i in order]
+    names = [(i, NAMES[i]) for i in order if i < len(NAMES)]
+    return _cwasm(SEGMENTS, FUNCTIONS, _metadata(passive, names))
+
+
+def test_the_metadata_maps_are_put_in_key_order_whatever_order_wasmtime_wrote():
+    module = _module(SEGMENTS, PASSIVE, NAMES)
+    in_order = _shuffled([0, 1, 2, 3])
+    for order in ([3, 1, 0, 2], [2, 0, 3, 1], [0, 1, 2, 3]):
+        assert in_key_order(_shuffled(order), module) == in_order
+    assert _shuffled([3, 1, 0, 2]) != in_order  # the check above compares different inputs
+    assert rewrite(_shuffled([1, 3, 2, 0]), module) == drop_address_maps(in_order, module)
+
+
+def test_a_module_without_passive_segments_or_names_is_left_as_it_is():
+    cwasm = _cwasm(SEGMENTS, FUNCTIONS, _metadata([], []))
+    assert in_key_order(cwasm, _module(SEGMENTS, passive=())) == cwasm
+
+
+@pytest.mark.parametrize(
+    "cwasm, module, message",
+    [
+        (_shuffled([1, 0, 2, 3]).replace(b"pass", b"PASS"), _module(SEGMENTS, PASSIVE, NAMES), "found 0 times"),
+        (
+            _cwasm(SEGMENTS, FUNCTIONS, _metadata([], [(0, b"_start")]) + _map([(0, b"_start")])),
+            _module(SEGMENTS, (), (b"_start",)),
+            "found 2 times",
+        ),
+        (_shuffled([0, 1, 2, 3]), _module(SEGMENTS, PASSIVE, NAMES, elements=b"\x01\x00\x00"), "element segments"),
+        (_shuffled([0, 1, 2, 3]).replace(b"\x7fELF", b"\x00ELF"), _module(SEGMENTS, PASSIVE, NAMES), "no machine code"),
+    ],
+    ids=["map-not-the-modules", "map-twice", "passive-elements", "no-elf"],
+)
+def test_maps_it_cannot_find_exactly_once_are_refused(cwasm, module, message):
+    with pytest.raises(StageError, match=message):
+        in_key_order(cwasm, module)

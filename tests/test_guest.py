@@ -213,3 +213,19 @@ def test_the_wasm01_cwasm_keeps_one_address_map_entry_per_function(guest, dist):
     module = preinit_path(guest.name, "wasm-nosimd", dist).read_bytes()
     entries = address_map_entries(wasm01_cwasm_path(guest.name, dist).read_bytes(), module)
     assert len(entries) > 10_000 and set(entries) == {1}
+
+
+def test_the_wasm01_cwasm_is_reproducible(guest, dist, tmp_path):
+    """wasmtime 0.23 writes the module's passive data segments (1,516 empty ones in the guest) and function names
+    in hash-map order, random per process, so two compilations differed; the AOT stage puts them in key order
+    (toolchain/build/cwasm023.py). A second compilation here, rewritten the same way, gives the shipped bytes."""
+    from toolchain.build.aot import WORKER
+    from toolchain.build.cwasm023 import rewrite
+    from toolchain.build.venvs import runtime_python
+    from toolchain.core.catalog import WASM01_TARGET, preinit_path, wasm01_cwasm_path
+
+    module = preinit_path(guest.name, "wasm-nosimd", dist)
+    again = tmp_path / "again.cwasm"
+    worker = [str(runtime_python(WASM01_TARGET)), str(WORKER), "serialize", str(module), str(again)]
+    subprocess.run(worker, check=True, timeout=600)
+    assert rewrite(again.read_bytes(), module.read_bytes()) == wasm01_cwasm_path(guest.name, dist).read_bytes()

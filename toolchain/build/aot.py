@@ -68,7 +68,7 @@ def precompile_cwasm(cfg: ModelConfig, dist: DistLayout) -> list[Path]:
         python = runtime_python(target.name)
         inputs = digest_inputs(
             [src, WORKER, WASMTIME_ENGINE_SETTINGS, REWRITER],
-            {"target": target.name, "args": target.worker_args(), "address_maps": target.address_maps},
+            {"target": target.name, "args": target.worker_args(), "rewritten": target.rewritten},
         )
         job = Incremental("aot", dist.stamp(stamp_name, cfg.name), inputs, (dst,))
         if job.up_to_date():
@@ -86,8 +86,8 @@ def precompile_cwasm(cfg: ModelConfig, dist: DistLayout) -> list[Path]:
             )
             if proc.returncode != 0:
                 raise StageError(f"wasmtime {target.version} could not compile {src}: {proc.stderr.strip()[-1500:]}")
-            if not target.address_maps:
-                tmp.write_bytes(cwasm023.drop_address_maps(tmp.read_bytes(), src.read_bytes()))
+            if target.rewritten:
+                tmp.write_bytes(cwasm023.rewrite(tmp.read_bytes(), src.read_bytes()))
         log.info(f"aot: {dst} ({dst.stat().st_size:,} bytes)")
         job.record(dist.root, started)
         outs.append(dst)

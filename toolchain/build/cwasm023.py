@@ -13,6 +13,14 @@ The rewrite understands exactly one layout, wasmtime 0.23.0's (crates/jit/src/in
 `CompilationArtifacts`, crates/environ `FunctionAddressMap`, cranelift 0.70 `TrapCode`), and refuses any file it
 cannot parse to the last byte: the data initialisers must be the module's active data segments byte for byte,
 and the function records must end exactly where the file's five trailing zero fields begin.
+
+It also puts the module metadata's hash maps in key order. wasmtime 0.23 keeps a module's passive data segments
+and function names in `HashMap`s and serialises them in the map's order, which is random per process: two
+compilations of the guest (1,516 empty passive segments: Wizer keeps the module's own segments that way)
+differed in ~4,000 bytes, so the wasm:0.1 zip was not reproducible. Deserialising reads the entries back into a
+map, so their order carries no meaning. Each map is found by its content, which the module determines (its
+passive segments' indices and bytes, its name section's function names), and must be found exactly once before
+the machine code.
 """
 
 from __future__ import annotations
@@ -57,17 +65,31 @@ def _write(value: int) -> bytes:
     return b"\xfd" + struct.pack("<Q", value)
 
 
+@dataclass(frozen=True)
+class _ModuleFacts:
+    """What the rewrite needs of the wasm module the `.cwasm` was compiled from."""
+
+    active: list[tuple[int, bytes]]  # (offset, bytes) of the active data segments for memory 0, in order
+    passive: dict[int, bytes]  # data index → bytes of each passive data segment
+    function_names: dict[int, bytes]  # function index → name, from the name section
+    passive_elements: int  # element segments that may be passive or declared (any but the plain active form)
+
+
 def active_data_segments(module: bytes) -> list[tuple[int, bytes]]:
     """(offset, bytes) of a wasm module's active data segments for memory 0, in order."""
+    return _module_facts(module).active
+
+
+def _module_facts(module: bytes) -> _ModuleFacts:
     if module[:8] != b"\0asm\x01\0\0\0":
         raise StageError("not a wasm module (version 1)")
     try:
-        return _active_data_segments(module)
+        return _read_module(module)
     except IndexError as exc:
         raise StageError("a truncated wasm module: its data segments cannot be read") from exc
 
 
-def _active_data_segments(module: bytes) -> list[tuple[int, bytes]]:
+def _read_module(module: bytes) -> _ModuleFacts:
     def leb(at: int, signed: bool = False) -> tuple[int, int]:
         value = shift = 0
         while True:
@@ -80,30 +102,59 @@ def _active_data_segments(module: bytes) -> list[tuple[int, bytes]]:
                     value -= 1 << shift
                 return value, at
 
-    at, found = 8, []
+    def i32_const(p: int, what: str) -> tuple[int, int]:
+        if module[p] != 0x41:
+            raise StageError(f"{what}'s offset is not an i32.const: cannot match it")
+        value, p = leb(p + 1, signed=True)
+        if module[p] != 0x0B:
+            raise StageError(f"{what}'s offset expression is not a single i32.const")
+        return value & 0xFFFFFFFF, p + 1  # wasmtime 0.23 keeps it as u32 as usize
+
+    at, active, passive, names, passive_elements = 8, [], {}, {}, 0
     while at < len(module):
         section, (size, body) = module[at], leb(at + 1)
         if section == 11:
             count, p = leb(body)
-            for _ in range(count):
+            for index in range(count):
                 flags, p = leb(p)
                 offset = None
                 if flags == 0:  # active, memory 0, `i32.const offset; end` (Wizer's and LLVM's segments)
-                    if module[p] != 0x41:
-                        raise StageError("a data segment's offset is not an i32.const: cannot match it")
-                    offset, p = leb(p + 1, signed=True)
-                    offset &= 0xFFFFFFFF  # wasmtime 0.23 keeps it as u32 as usize
-                    if module[p] != 0x0B:
-                        raise StageError("a data segment's offset expression is not a single i32.const")
-                    p += 1
-                elif flags != 1:  # passive segments are not data initialisers in wasmtime 0.23
+                    offset, p = i32_const(p, "a data segment")
+                elif flags != 1:
                     raise StageError(f"data segment flags {flags} are not handled")
                 length, p = leb(p)
-                if offset is not None:
-                    found.append((offset, module[p : p + length]))
+                if offset is None:  # passive: not a data initialiser in wasmtime 0.23, an entry of its map
+                    passive[index] = module[p : p + length]
+                else:
+                    active.append((offset, module[p : p + length]))
                 p += length
+        elif section == 9:
+            count, p = leb(body)
+            for _ in range(count):
+                flags, p = leb(p)
+                if flags != 0:  # only `(elem (i32.const n) func...)` is read; anything else may be passive
+                    passive_elements += 1
+                    break
+                _, p = i32_const(p, "an element segment")
+                functions, p = leb(p)
+                for _ in range(functions):
+                    _, p = leb(p)
+        elif section == 0:
+            length, p = leb(body)
+            if module[p : p + length] == b"name":
+                p += length
+                while p < body + size:
+                    kind, (sub_size, sub) = module[p], leb(p + 1)
+                    if kind == 1:  # function names: vec(index, name)
+                        count, q = leb(sub)
+                        for _ in range(count):
+                            index, q = leb(q)
+                            length, q = leb(q)
+                            names[index] = module[q : q + length]
+                            q += length
+                    p = sub + sub_size
         at = body + size
-    return found
+    return _ModuleFacts(active, passive, names, passive_elements)
 
 
 def _data_initializers_end(cwasm: bytes, start: int, segments: list[tuple[int, bytes]]) -> int:
@@ -181,14 +232,77 @@ def _parse(cwasm: bytes, module: bytes) -> tuple[int, list[_Function], int]:
     raise _Unparsed("no layout matched")
 
 
+def _refusal(exc: _Unparsed) -> StageError:
+    return StageError(
+        f"this is not the wasmtime 0.23.0 .cwasm layout the rewrite understands ({exc})",
+        hint="the wasm:0.1 target must stay pinned to wasmtime 0.23.0 (toolchain/core/versions.py)",
+    )
+
+
 def _layout(cwasm: bytes, module: bytes) -> tuple[int, list[_Function], int]:
     try:
         return _parse(cwasm, module)
     except _Unparsed as exc:
-        raise StageError(
-            f"this is not the wasmtime 0.23.0 .cwasm layout the address-map rewrite understands ({exc})",
-            hint="the wasm:0.1 target must stay pinned to wasmtime 0.23.0 (toolchain/core/versions.py)",
-        ) from exc
+        raise _refusal(exc) from exc
+
+
+def _map_entries(cwasm: bytes, at: int, expected: dict[int, bytes]) -> tuple[list[tuple[int, bytes]], int] | None:
+    """The serialised map at `at` as (key, encoded entry) in key order, and where it ends, if it holds exactly
+    `expected` (key → bytes or string value; bincode writes both as a length and the bytes); None if it does not."""
+    try:
+        count, p = _read(cwasm, at)
+        if count != len(expected):
+            return None
+        entries: dict[int, bytes] = {}
+        for _ in range(count):
+            start = p
+            key, p = _read(cwasm, p)
+            length, p = _read(cwasm, p)
+            if expected.get(key) != cwasm[p : p + length] or key in entries:
+                return None
+            p += length
+            entries[key] = cwasm[start:p]
+        return sorted(entries.items()), p
+    except _Unparsed:
+        return None
+
+
+def _in_key_order(cwasm: bytes, before: int, expected: dict[int, bytes], what: str) -> bytes:
+    if not expected:  # an empty map: nothing to order (and nothing to find it by)
+        return cwasm
+    count = _write(len(expected))
+    found = []
+    at = cwasm.find(count, 0, before)
+    while at >= 0:
+        if (parsed := _map_entries(cwasm, at, expected)) is not None:
+            found.append((at, *parsed))
+        at = cwasm.find(count, at + 1, before)
+    if len(found) != 1:
+        raise _Unparsed(f"the {what} map was found {len(found)} times, not once")
+    at, entries, end = found[0]
+    ordered = count + b"".join(entry for _, entry in entries)
+    return cwasm[:at] + ordered + cwasm[end:]
+
+
+def in_key_order(cwasm: bytes, module: bytes) -> bytes:
+    """The `.cwasm` with the module metadata's passive-data and function-name maps in key order (see the module
+    docstring); refused if the module has passive element segments, whose map is not located."""
+    facts = _module_facts(module)
+    try:
+        if facts.passive_elements:
+            raise _Unparsed("element segments other than active function lists are not handled")
+        machine_code = cwasm.find(b"\x7fELF")
+        if machine_code < 0:
+            raise _Unparsed("no machine code (ELF image) found")
+        ordered = _in_key_order(cwasm, machine_code, facts.passive, "passive data")
+        return _in_key_order(ordered, machine_code, facts.function_names, "function name")
+    except _Unparsed as exc:
+        raise _refusal(exc) from exc
+
+
+def rewrite(cwasm: bytes, module: bytes) -> bytes:
+    """What the AOT stage does to a wasmtime 0.23 `.cwasm`: maps in key order, address maps cut."""
+    return drop_address_maps(in_key_order(cwasm, module), module)
 
 
 def drop_address_maps(cwasm: bytes, module: bytes) -> bytes:

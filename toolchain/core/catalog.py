@@ -275,7 +275,7 @@ class AotTarget:
     simd: bool
     cpu_baseline: str  # a key of CPU_BASELINES, or "build-host"
     epoch: bool = False  # compiled with epoch interruption (the deadline of long-lived hosts); else no checks
-    address_maps: bool = True  # else each function's map is cut to one entry after compiling (wasmtime 0.23 only)
+    rewritten: bool = False  # after compiling, toolchain/build/cwasm023.rewrite (wasmtime 0.23 only)
 
     @property
     def variant(self) -> str:
@@ -303,7 +303,7 @@ def aot_targets() -> list[AotTarget]:
         baseline = "x86-64-v3" if int(version.split(".")[0]) >= 1 else "build-host"
         out.append(
             AotTarget(
-                name, version, bool(spec["simd"]), baseline, bool(spec["epoch"]), bool(spec.get("address_maps", True))
+                name, version, bool(spec["simd"]), baseline, bool(spec["epoch"]), bool(spec.get("rewritten", False))
             )
         )
     return out

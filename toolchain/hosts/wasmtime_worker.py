@@ -11,6 +11,8 @@ python wasmtime_worker.py serve MODULE.cwasm|MODULE.wasm [--simd] [--epoch] [--t
          from get_wasm_memory_buffer_pointer()/get_wasm_memory_buffer_len() → {"abi": answer}
     cli: the same module as a WASI command, argv = [classify, --debug], request on stdin
          → {"exit": code, "stdout": text}
+    profile: the same with argv = [classify, --profile, N] ({"runs": N} in the job)
+         → {"exit": code, "stdout": text, "stderr": text} (the per-op line is on stderr)
     Every answer also carries "ms": the job's wall time; the first also "phases_ms": interpreter +
     `import wasmtime`, deserialize, since this script started (for the benchmark's cold-start phases).
 """
@@ -81,13 +83,17 @@ def make_engine(simd: bool, epoch: bool, cpu_flags: list[str], target: str | Non
     return engine
 
 
-def instantiate(engine, module, argv: list[str], stdin: str | None = None, stdout: str | None = None):
+def instantiate(
+    engine, module, argv: list[str], stdin: str | None = None, stdout: str | None = None, stderr: str | None = None
+):
     wasi = wasmtime.WasiConfig()
     wasi.argv = argv
     if stdin:
         wasi.stdin_file = stdin
     if stdout:
         wasi.stdout_file = stdout
+    if stderr:
+        wasi.stderr_file = stderr
     store = wasmtime.Store(engine)
     if OLD_API:
         linker = wasmtime.Linker(store)
@@ -146,13 +152,15 @@ def exit_code(exc) -> int | None:
     return None
 
 
-def call_cli(engine, module, request: bytes) -> dict:
+def call_cli(engine, module, request: bytes, args: list[str]) -> dict:
+    """The module as a WASI command with `args`: its exit status, stdout and stderr."""
     with tempfile.TemporaryDirectory(prefix="mib-worker-") as tmp:
-        stdin, stdout = os.path.join(tmp, "in"), os.path.join(tmp, "out")
+        stdin, stdout, stderr = (os.path.join(tmp, name) for name in ("in", "out", "err"))
         with open(stdin, "wb") as f:
             f.write(request)
         open(stdout, "wb").close()
-        store, export, call = instantiate(engine, module, ["classify", "--debug"], stdin, stdout)
+        open(stderr, "wb").close()
+        store, export, call = instantiate(engine, module, ["classify", *args], stdin, stdout, stderr)
         code = 0
         try:
             call(export("_start"))
@@ -160,8 +168,12 @@ def call_cli(engine, module, request: bytes) -> dict:
             code = exit_code(exc)
             if code is None:
                 raise
-        with open(stdout, "rb") as f:
-            return {"exit": code, "stdout": f.read().decode("utf-8", "replace")}
+        with open(stdout, "rb") as out, open(stderr, "rb") as err:
+            return {
+                "exit": code,
+                "stdout": out.read().decode("utf-8", "replace"),
+                "stderr": err.read().decode("utf-8", "replace"),
+            }
 
 
 def main(argv: list[str]) -> int:
@@ -191,8 +203,10 @@ def main(argv: list[str]) -> int:
             try:
                 if job["mode"] == "abi":
                     answer = {"abi": json.loads(call_abi(engine, module, request))}
+                elif job["mode"] == "profile":
+                    answer = call_cli(engine, module, request, ["--profile", str(int(job["runs"]))])
                 else:
-                    answer = call_cli(engine, module, request)
+                    answer = call_cli(engine, module, request, ["--debug"])
             except Exception as exc:  # a trap or a contract break: report it, keep serving
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
                 answer = {"host_error": f"{type(exc).__name__}: {first}"}

@@ -39,6 +39,15 @@ def debug_tensor(result: dict, shape) -> np.ndarray:
     return np.frombuffer(base64.b64decode(result["debug"]["tensor_f32le_b64"]), dtype="<f4").reshape(shape)
 
 
+def profile_record(stderr: bytes) -> dict:
+    """The guest's `classify --profile N` line on its stderr: "op_ms" ([op, ms per inference] rows, largest
+    first), "matmul_kernels" and "depthwise_kernel" (what tract runs: its own kernels or the guest's)."""
+    for line in reversed(stderr.decode("utf-8", "replace").splitlines()):
+        if line.startswith("{") and '"op_ms"' in line:
+            return json.loads(line)
+    raise RuntimeError(f"no --profile line in the guest's stderr: {stderr[-300:]!r}")
+
+
 class GuestRuntime(Runtime):
     """Subclasses implement ``call(request, debug) -> dict`` (the guest's JSON answer, result or error)."""
 

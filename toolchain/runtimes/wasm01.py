@@ -12,7 +12,7 @@ from toolchain.build.aot import WORKER
 from toolchain.build.venvs import runtime_python
 from toolchain.core.catalog import WASM01_TARGET
 from toolchain.core.isa import SCALAR
-from toolchain.runtimes.guest_base import GuestRuntime
+from toolchain.runtimes.guest_base import GuestRuntime, profile_record
 from toolchain.runtimes.native_cli import parse_cli_answer
 from toolchain.runtimes.wasm import CwasmArtifact
 
@@ -35,10 +35,10 @@ class Wasm01Aot(CwasmArtifact, GuestRuntime):
                 stderr=subprocess.DEVNULL,
             )
 
-    def job(self, mode: str, request: bytes) -> dict:
-        """One job for the wasmtime 0.23 worker: mode "abi" (the executor's call sequence) or "cli"."""
+    def job(self, mode: str, request: bytes, **fields) -> dict:
+        """One job for the wasmtime 0.23 worker: mode "abi" (the executor's call sequence), "cli" or "profile"."""
         self.load()
-        job = {"mode": mode, "request_b64": base64.b64encode(request).decode()}
+        job = {"mode": mode, "request_b64": base64.b64encode(request).decode(), **fields}
         proc = self._proc
         assert proc is not None and proc.stdin is not None and proc.stdout is not None  # load() started it
         proc.stdin.write(json.dumps(job).encode() + b"\n")
@@ -73,6 +73,14 @@ class Wasm01Aot(CwasmArtifact, GuestRuntime):
         if "Err" in answer:
             return answer["Err"]
         return {"error": f"{self.name}: {answer.get('host_error', answer)}"}
+
+    def op_profile(self, request: bytes, runs: int) -> dict:
+        """The guest's `classify --profile N` record (see guest_base.profile_record) from the same .cwasm in
+        wasmtime 0.23, run as a WASI command in a fresh instance."""
+        answer = self.job("profile", request, runs=runs)
+        if answer.get("exit") != 0:
+            raise RuntimeError(f"{self.name}: --profile failed: {answer}")
+        return profile_record(answer["stderr"].encode())
 
     def close(self) -> None:
         proc = self._proc

@@ -27,7 +27,7 @@ from toolchain.runtimes import make_runtime, runtime_names
 from toolchain.runtimes.actions import ExecAction, extract_exec, vm_hwm_kib
 from toolchain.runtimes.base import Runtime
 from toolchain.runtimes.containers import container_engine
-from toolchain.runtimes.guest_base import image_request
+from toolchain.runtimes.guest_base import image_request, profile_record
 from toolchain.runtimes.native_cli import NativeCli
 from toolchain.runtimes.onnxruntime import OnnxRuntime1T, OnnxRuntimeDefault
 from toolchain.runtimes.openwhisk import ActionloopExec, Container, NativeOrtContainer
@@ -44,21 +44,14 @@ def guest_bench_line(stderr: bytes) -> dict:
     raise RuntimeError(f"no --bench line in the guest's stderr: {stderr[-300:]!r}")
 
 
-def _profile_record(stderr: bytes) -> dict:
-    for line in reversed(stderr.decode("utf-8", "replace").splitlines()):
-        if line.startswith("{") and '"op_ms"' in line:
-            return json.loads(line)
-    raise RuntimeError(f"no --profile line in the guest's stderr: {stderr[-300:]!r}")
-
-
 def guest_profile_line(stderr: bytes) -> dict[str, float]:
     """The guest's `--profile N` line: each op kind's ms per inference."""
-    return {op: ms for op, ms in _profile_record(stderr)["op_ms"]}
+    return {op: ms for op, ms in profile_record(stderr)["op_ms"]}
 
 
 def guest_profile_kernels(stderr: bytes) -> list[str]:
     """The matmul kernels the guest's plan runs, from its `--profile N` line (tract's, or the guest's own)."""
-    return list(_profile_record(stderr).get("matmul_kernels", []))
+    return list(profile_record(stderr).get("matmul_kernels", []))
 
 
 def guest_bench_in_instance(engine, module, request: bytes, runs: int, mode: str = "--bench") -> dict:
