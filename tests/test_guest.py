@@ -229,3 +229,23 @@ def test_the_wasm01_cwasm_is_reproducible(guest, dist, tmp_path):
     worker = [str(runtime_python(WASM01_TARGET)), str(WORKER), "serialize", str(module), str(again)]
     subprocess.run(worker, check=True, timeout=600)
     assert rewrite(again.read_bytes(), module.read_bytes()) == wasm01_cwasm_path(guest.name, dist).read_bytes()
+
+
+def test_the_wasm01_guest_runs_its_own_depthwise_kernel(guest, dist):
+    """tract has a depthwise-convolution kernel for wasm simd128 only; without one it walked each output point
+    generically (~0.6 GMAC/s under wasmtime 0.23). The no-SIMD build declares its own
+    (guest/classifier/src/wasm_depthwise.rs): the shipped wasm:0.1 .cwasm, profiled in wasmtime 0.23, runs it, and
+    answers as before (verify checks the answers against TF; its sums are tract's, in tract's order)."""
+    from toolchain.build.golden import load_goldens
+    from toolchain.runtimes.guest_base import image_request
+
+    golden = next(g for g in load_goldens(guest, dist) if g.kind == "photo")
+    runtime = make_runtime("wasm01-aot", guest, dist)
+    try:
+        record = runtime.op_profile(image_request(golden.image_bytes), 1)
+        answer = runtime.classify(golden.image_bytes)
+    finally:
+        runtime.close()
+    assert record["depthwise_kernel"] == "mib_scalar_depthwise_w_f32", record
+    assert {"OptMatMul", "DepthWiseConv"} <= {op for op, _ in record["op_ms"]}
+    assert answer["index"] == golden.tf_result["index"]

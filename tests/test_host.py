@@ -110,6 +110,7 @@ def test_profile_in_the_host(hosted):
     matmul kernels the plan runs: the guest's own simd128 kernels (guest/classifier/src/wasm_matmul.rs) for every
     matrix product, wide tiles where n allows them, and tract's GEMV kernel for the classifier."""
     from toolchain.measure.bench.probes import guest_profile_kernels, guest_profile_line
+    from toolchain.runtimes.guest_base import profile_record
 
     proc = run_host(hosted, "aot", "--", "--profile", "1")
     assert proc.returncode == 0, proc.stderr
@@ -120,6 +121,8 @@ def test_profile_in_the_host(hosted):
     assert "mib_wasm_f32_4x8" in ours and len(ours) > 1, kernels  # 4x8 where n allows no wider tile (n = 88, 136)
     assert not any(k.startswith("wasm_f32_") and not k.endswith("x1") for k in kernels), kernels
     assert any(k.endswith("x1") for k in kernels), kernels  # the 1792 -> 1001 classifier is a GEMV
+    # tract's own simd128 depthwise kernel (the no-SIMD build declares its own: test_guest.py)
+    assert profile_record(proc.stderr)["depthwise_kernel"] == "wasm_simd128_depthwise_w_f32"
 
 
 @pytest.mark.skipif(

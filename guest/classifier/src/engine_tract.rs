@@ -16,6 +16,8 @@ static MODEL: OnceLock<std::result::Result<Plan, String>> = OnceLock::new();
 fn load_model() -> std::result::Result<Plan, String> {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     crate::wasm_matmul::register();
+    #[cfg(all(target_arch = "wasm32", not(target_feature = "simd128")))]
+    crate::wasm_depthwise::register();
     let facts = model::facts().map_err(|e| e.message)?;
     let bytes = model::onnx_bytes().map_err(|e| e.message)?;
     let plan = onnx()
@@ -92,6 +94,12 @@ pub fn matmul_kernels() -> Result<Vec<String>> {
     names.sort();
     names.dedup();
     Ok(names)
+}
+
+/// The depthwise-convolution kernel tract picks on this machine (`classify --profile` reports it), if any.
+pub fn depthwise_kernel() -> Option<&'static str> {
+    use tract_linalg::routines::{best_for, Func};
+    best_for(Func::DepthwiseW, DatumType::F32, &tract_linalg::isa::native()).map(|routine| routine.name())
 }
 
 /// Where inference time goes (`classify --profile N`, development and `invoke bench`): each op kind's wall

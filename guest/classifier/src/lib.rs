@@ -38,6 +38,8 @@ pub mod engine_ort;
 mod engine_tract;
 #[cfg(feature = "wasinn-engine")]
 mod engine_wasinn;
+#[cfg(all(feature = "tract-engine", target_arch = "wasm32", not(target_feature = "simd128")))]
+mod wasm_depthwise;
 #[cfg(all(feature = "tract-engine", target_arch = "wasm32", target_feature = "simd128"))]
 mod wasm_matmul;
 #[cfg(feature = "ort-engine")]
@@ -150,6 +152,15 @@ pub fn matmul_kernels() -> Result<Vec<String>> {
     return engine_tract::matmul_kernels();
     #[cfg(not(feature = "tract-engine"))]
     Ok(vec![])
+}
+
+/// The depthwise-convolution kernel tract runs in this build (its own, the guest's, or none: tract then walks
+/// each output point generically); tract builds only.
+pub fn depthwise_kernel() -> Option<&'static str> {
+    #[cfg(feature = "tract-engine")]
+    return engine_tract::depthwise_kernel();
+    #[cfg(not(feature = "tract-engine"))]
+    None
 }
 
 /// The engine that runs the model in this build.

@@ -123,7 +123,11 @@ fn main() {
             Ok(rows) => {
                 let ops: Vec<_> = rows.iter().map(|(op, ms)| serde_json::json!([op, ms])).collect();
                 let kernels = classifier::matmul_kernels().unwrap_or_else(|e| fail(e));
-                eprintln!("{}", serde_json::json!({"profile_runs": n, "op_ms": ops, "matmul_kernels": kernels}));
+                let depthwise = classifier::depthwise_kernel();
+                let record = serde_json::json!({
+                    "profile_runs": n, "op_ms": ops, "matmul_kernels": kernels, "depthwise_kernel": depthwise
+                });
+                eprintln!("{record}");
             }
             Err(e) => fail(e),
         }
