@@ -39,13 +39,18 @@ def debug_tensor(result: dict, shape) -> np.ndarray:
     return np.frombuffer(base64.b64decode(result["debug"]["tensor_f32le_b64"]), dtype="<f4").reshape(shape)
 
 
+def last_json_line(stderr: bytes, marker: str, flag: str) -> dict:
+    """The last JSON object on the guest's stderr whose line contains `marker`: what `classify <flag> N` reports."""
+    for line in reversed(stderr.decode("utf-8", "replace").splitlines()):
+        if line.startswith("{") and marker in line:
+            return json.loads(line)
+    raise RuntimeError(f"no {flag} line in the guest's stderr: {stderr[-300:]!r}")
+
+
 def profile_record(stderr: bytes) -> dict:
     """The guest's `classify --profile N` line on its stderr: "op_ms" ([op, ms per inference] rows, largest
     first), "matmul_kernels" and "depthwise_kernel" (what tract runs: its own kernels or the guest's)."""
-    for line in reversed(stderr.decode("utf-8", "replace").splitlines()):
-        if line.startswith("{") and '"op_ms"' in line:
-            return json.loads(line)
-    raise RuntimeError(f"no --profile line in the guest's stderr: {stderr[-300:]!r}")
+    return last_json_line(stderr, '"op_ms"', "--profile")
 
 
 class GuestRuntime(Runtime):

@@ -27,7 +27,7 @@ from toolchain.runtimes import make_runtime, runtime_names
 from toolchain.runtimes.actions import ExecAction, extract_exec, vm_hwm_kib
 from toolchain.runtimes.base import Runtime
 from toolchain.runtimes.containers import container_engine
-from toolchain.runtimes.guest_base import image_request, profile_record
+from toolchain.runtimes.guest_base import image_request, last_json_line, profile_record
 from toolchain.runtimes.native_cli import NativeCli
 from toolchain.runtimes.onnxruntime import OnnxRuntime1T, OnnxRuntimeDefault
 from toolchain.runtimes.openwhisk import ActionloopExec, Container, NativeOrtContainer
@@ -38,10 +38,7 @@ from toolchain.runtimes.wasm01 import Wasm01Aot
 
 
 def guest_bench_line(stderr: bytes) -> dict:
-    for line in reversed(stderr.decode("utf-8", "replace").splitlines()):
-        if line.startswith("{") and "median_ms" in line:
-            return json.loads(line)
-    raise RuntimeError(f"no --bench line in the guest's stderr: {stderr[-300:]!r}")
+    return last_json_line(stderr, "median_ms", "--bench")
 
 
 def guest_profile_line(stderr: bytes) -> dict[str, float]:
