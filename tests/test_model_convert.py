@@ -3,7 +3,9 @@
 import json
 import subprocess
 import sys
+from collections import Counter
 
+import onnx
 import pytest
 
 from toolchain.build.convert import convert_pb_to_onnx
@@ -24,6 +26,18 @@ def test_default_model_facts(default_model, dist):
     # the published cost of MobileNetV2 1.4 at 224 (TF-slim's table: 582 M MACs), counted on our ONNX graph
     assert round(count_macs(dist.onnx(default_model.name)) / 1e6) == 582
     assert dist.onnx(default_model.name).stat().st_size > 20e6
+
+
+def test_the_depthwise_batch_norms_are_folded(default_model, dist):
+    """tf2onnx leaves each depthwise convolution's batch norm as a Mul and an Add; the conversion folds all 17
+    into the convolutions (toolchain/build/onnx_rewrite.py), and every depthwise convolution then has a bias."""
+    graph = onnx.load(dist.onnx(default_model.name)).graph
+    ops = Counter(node.op_type for node in graph.node)
+    assert ops["Mul"] == 0 and ops["Add"] == 10  # the 10 residual connections remain
+    depthwise = [
+        n for n in graph.node if n.op_type == "Conv" and any(a.name == "group" and a.i > 1 for a in n.attribute)
+    ]
+    assert len(depthwise) == 17 and all(len(n.input) == 3 for n in depthwise)
 
 
 def test_default_model_is_non_degenerate(default_model, dist):

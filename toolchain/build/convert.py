@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from toolchain.build.golden import golden_inputs
+from toolchain.build.onnx_rewrite import REWRITES, fold_depthwise_scale_shift
 from toolchain.build.reference import FrozenGraph, load_graph_def
 from toolchain.core import log
 from toolchain.core.catalog import DistLayout
@@ -67,7 +68,7 @@ def convert_pb_to_onnx(cfg: ModelConfig, dist: DistLayout, force: bool = False) 
     out = dist.onnx(cfg.name)
     if not pb.is_file():
         raise InputError(f"frozen graph {pb} does not exist", hint=f"run `invoke model --model {cfg.name}` first")
-    inputs = digest_inputs([pb, cfg.config_path], {"opset": ONNX_OPSET})
+    inputs = digest_inputs([pb, cfg.config_path], {"opset": ONNX_OPSET, "rewrites": list(REWRITES)})
     job = Incremental("convert", dist.stamp("convert", cfg.name), inputs, (out,))
     if job.up_to_date(force):
         return out
@@ -93,6 +94,7 @@ def convert_pb_to_onnx(cfg: ModelConfig, dist: DistLayout, force: bool = False) 
             f"{pb}: output {cfg.output_name!r} has shape {dims}, the config says {cfg.classes} classes",
             hint=f"fix [output] classes or name in {cfg.config_path.name}",
         )
+    folded = fold_depthwise_scale_shift(model)
     canonicalise_onnx(model)
     try:
         onnx.checker.check_model(model, full_check=True)
@@ -102,7 +104,8 @@ def convert_pb_to_onnx(cfg: ModelConfig, dist: DistLayout, force: bool = False) 
         tmp.write_bytes(model.SerializeToString(deterministic=True))
         max_delta = compare_tf_onnxruntime(cfg, dist, tmp)
     log.info(
-        f"convert: {out} ({out.stat().st_size} bytes); TF vs ONNX Runtime max |Δp| {max_delta:.2e} "
+        f"convert: {out} ({out.stat().st_size} bytes; {folded} depthwise scale-and-shift pairs folded); "
+        f"TF vs ONNX Runtime max |Δp| {max_delta:.2e} "
         f"(tolerance {cfg.tensor_tolerance:g})"
     )
     job.record()
