@@ -122,7 +122,10 @@ def test_profile_in_the_host(hosted):
     assert not any(k.startswith("wasm_f32_") and not k.endswith("x1") for k in kernels), kernels
     assert any(k.endswith("x1") for k in kernels), kernels  # the 1792 -> 1001 classifier is a GEMV
     # tract's own simd128 depthwise kernel (the no-SIMD build declares its own: test_guest.py)
-    assert profile_record(proc.stderr)["depthwise_kernel"] == "wasm_simd128_depthwise_w_f32"
+    record = profile_record(proc.stderr)
+    assert record["depthwise_kernel"] == "wasm_simd128_depthwise_w_f32"
+    # and tract's own min and max by a scalar (the guest's no-SIMD ones are not compiled here)
+    assert len(record["clip_kernels"]) == 2 and not any(k.startswith("mib_") for k in record["clip_kernels"]), record
 
 
 @pytest.mark.skipif(

@@ -49,7 +49,8 @@ def last_json_line(stderr: bytes, marker: str, flag: str) -> dict:
 
 def profile_record(stderr: bytes) -> dict:
     """The guest's `classify --profile N` line on its stderr: "op_ms" ([op, ms per inference] rows, largest
-    first), "matmul_kernels" and "depthwise_kernel" (what tract runs: its own kernels or the guest's)."""
+    first), "matmul_kernels", "depthwise_kernel" and "clip_kernels" (what tract runs: its own kernels or the
+    guest's)."""
     return last_json_line(stderr, '"op_ms"', "--profile")
 
 

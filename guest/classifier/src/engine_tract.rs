@@ -18,6 +18,8 @@ fn load_model() -> std::result::Result<Plan, String> {
     crate::wasm_matmul::register();
     #[cfg(all(target_arch = "wasm32", not(target_feature = "simd128")))]
     crate::wasm_depthwise::register();
+    #[cfg(all(target_arch = "wasm32", not(target_feature = "simd128")))]
+    crate::wasm_clip::register();
     let facts = model::facts().map_err(|e| e.message)?;
     let bytes = model::onnx_bytes().map_err(|e| e.message)?;
     let plan = onnx()
@@ -100,6 +102,17 @@ pub fn matmul_kernels() -> Result<Vec<String>> {
 pub fn depthwise_kernel() -> Option<&'static str> {
     use tract_linalg::routines::{best_for, Func};
     best_for(Func::DepthwiseW, DatumType::F32, &tract_linalg::isa::native()).map(|routine| routine.name())
+}
+
+/// The min and max by a scalar tract picks on this machine (`classify --profile` reports them): the clip's passes.
+pub fn clip_kernels() -> Vec<&'static str> {
+    use tract_linalg::routines::{best_for, Func};
+    use tract_linalg::BinOp;
+    [BinOp::Min, BinOp::Max]
+        .into_iter()
+        .filter_map(|op| best_for(Func::BinByScalar(op), DatumType::F32, &tract_linalg::isa::native()))
+        .map(|routine| routine.name())
+        .collect()
 }
 
 /// Where inference time goes (`classify --profile N`, development and `invoke bench`): each op kind's wall

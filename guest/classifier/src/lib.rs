@@ -39,6 +39,8 @@ mod engine_tract;
 #[cfg(feature = "wasinn-engine")]
 mod engine_wasinn;
 #[cfg(all(feature = "tract-engine", target_arch = "wasm32", not(target_feature = "simd128")))]
+mod wasm_clip;
+#[cfg(all(feature = "tract-engine", target_arch = "wasm32", not(target_feature = "simd128")))]
 mod wasm_depthwise;
 #[cfg(all(feature = "tract-engine", target_arch = "wasm32", target_feature = "simd128"))]
 mod wasm_matmul;
@@ -161,6 +163,14 @@ pub fn depthwise_kernel() -> Option<&'static str> {
     return engine_tract::depthwise_kernel();
     #[cfg(not(feature = "tract-engine"))]
     None
+}
+
+/// The min and max by a scalar (the ReLU6 clip's passes) tract runs in this build; tract builds only.
+pub fn clip_kernels() -> Vec<&'static str> {
+    #[cfg(feature = "tract-engine")]
+    return engine_tract::clip_kernels();
+    #[cfg(not(feature = "tract-engine"))]
+    vec![]
 }
 
 /// The engine that runs the model in this build.

@@ -124,8 +124,10 @@ fn main() {
                 let ops: Vec<_> = rows.iter().map(|(op, ms)| serde_json::json!([op, ms])).collect();
                 let kernels = classifier::matmul_kernels().unwrap_or_else(|e| fail(e));
                 let depthwise = classifier::depthwise_kernel();
+                let clip = classifier::clip_kernels();
                 let record = serde_json::json!({
-                    "profile_runs": n, "op_ms": ops, "matmul_kernels": kernels, "depthwise_kernel": depthwise
+                    "profile_runs": n, "op_ms": ops, "matmul_kernels": kernels, "depthwise_kernel": depthwise,
+                    "clip_kernels": clip
                 });
                 eprintln!("{record}");
             }
