@@ -7,8 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
+from toolchain.build import onnx_rewrite
 from toolchain.build.golden import golden_inputs
-from toolchain.build.onnx_rewrite import REWRITES, fold_depthwise_scale_shift
+from toolchain.build.onnx_rewrite import fold_depthwise_scale_shift
 from toolchain.build.reference import FrozenGraph, load_graph_def
 from toolchain.core import log
 from toolchain.core.catalog import DistLayout
@@ -17,6 +18,8 @@ from toolchain.core.errors import InputError, StageError
 from toolchain.core.fsutil import Incremental, atomic_path, digest_inputs
 from toolchain.core.preprocess import image_to_tensor, to_probabilities
 from toolchain.core.versions import ONNX_OPSET
+
+REWRITER = Path(onnx_rewrite.__file__)  # a change to the graph rewrites re-runs the conversion
 
 
 def canonicalise_onnx(model) -> None:
@@ -68,7 +71,7 @@ def convert_pb_to_onnx(cfg: ModelConfig, dist: DistLayout, force: bool = False) 
     out = dist.onnx(cfg.name)
     if not pb.is_file():
         raise InputError(f"frozen graph {pb} does not exist", hint=f"run `invoke model --model {cfg.name}` first")
-    inputs = digest_inputs([pb, cfg.config_path], {"opset": ONNX_OPSET, "rewrites": list(REWRITES)})
+    inputs = digest_inputs([pb, cfg.config_path, REWRITER], {"opset": ONNX_OPSET})
     job = Incremental("convert", dist.stamp("convert", cfg.name), inputs, (out,))
     if job.up_to_date(force):
         return out

