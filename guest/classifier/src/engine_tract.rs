@@ -8,6 +8,8 @@ use std::io::Cursor;
 use std::sync::{Arc, OnceLock};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::ops::matmul::optimized::OptMatMul;
+use tract_linalg::routines::{best_for, Func};
+use tract_linalg::BinOp;
 
 type Plan = Arc<TypedRunnableModel>;
 
@@ -98,21 +100,19 @@ pub fn matmul_kernels() -> Result<Vec<String>> {
     Ok(names)
 }
 
+/// The f32 routine tract picks for `func` on this machine (its own, or one the guest declares), by name.
+fn routine_name(func: Func) -> Option<&'static str> {
+    best_for(func, DatumType::F32, &tract_linalg::isa::native()).map(|routine| routine.name())
+}
+
 /// The depthwise-convolution kernel tract picks on this machine (`classify --profile` reports it), if any.
 pub fn depthwise_kernel() -> Option<&'static str> {
-    use tract_linalg::routines::{best_for, Func};
-    best_for(Func::DepthwiseW, DatumType::F32, &tract_linalg::isa::native()).map(|routine| routine.name())
+    routine_name(Func::DepthwiseW)
 }
 
 /// The min and max by a scalar tract picks on this machine (`classify --profile` reports them): the clip's passes.
 pub fn clip_kernels() -> Vec<&'static str> {
-    use tract_linalg::routines::{best_for, Func};
-    use tract_linalg::BinOp;
-    [BinOp::Min, BinOp::Max]
-        .into_iter()
-        .filter_map(|op| best_for(Func::BinByScalar(op), DatumType::F32, &tract_linalg::isa::native()))
-        .map(|routine| routine.name())
-        .collect()
+    [BinOp::Min, BinOp::Max].into_iter().filter_map(|op| routine_name(Func::BinByScalar(op))).collect()
 }
 
 /// Where inference time goes (`classify --profile N`, development and `invoke bench`): each op kind's wall
