@@ -1,6 +1,8 @@
 """The distance-to-peak arithmetic of the bench (toolchain/measure/bench/compute.py) and the MAC count it
 divides (toolchain/build/model_cost.py), on hand-made inputs whose answers are worked out here."""
 
+from dataclasses import replace
+
 import numpy as np
 import onnx
 import pytest
@@ -8,6 +10,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from toolchain.build.model_cost import count_macs
 from toolchain.core.isa import AVX2_FMA, AVX512_FMA, SCALAR, SIMD128, SSE2, native_instruction_set
+from toolchain.measure.bench.clock import measured_clock_mhz
 from toolchain.measure.bench.compute import Cpu, core_peak, distance_to_peak, peaks_of
 from toolchain.runtimes import REGISTRY
 
@@ -43,8 +46,8 @@ def test_native_instruction_set_is_the_widest_fma():
         (AMD, SIMD128, 8),  # 4 lanes × (2 multiply pipes + 2 add pipes working together)
         (AMD, AVX2_FMA, 16),  # 8 lanes × 2 FMA pipes
         (AMD, AVX512_FMA, 16),  # Zen 4: a 512-bit op takes both 256-bit pipes
-        (INTEL, SCALAR, 1),
-        (INTEL, SIMD128, 4),  # multiply and add share ports 0 and 1
+        (INTEL, SCALAR, 1.5),  # multiplies on ports 0 and 1, adds on 1 and 5 (Golden Cove): 3 a cycle
+        (INTEL, SIMD128, 6),
         (INTEL, AVX2_FMA, 16),
         (INTEL, AVX512_FMA, 32),
     ],
@@ -53,7 +56,24 @@ def test_core_peak(cpuinfo, isa, macs_per_cycle):
     peak = core_peak(isa, Cpu.parse(cpuinfo))
     assert peak.macs_per_cycle == macs_per_cycle
     assert peak.gmacs == round(2596.148 * macs_per_cycle / 1e3, 1)
-    assert "2596 MHz" in peak.derivation
+    assert "2596 MHz in /proc/cpuinfo (no clock probe)" in peak.derivation
+
+
+def test_a_measured_clock_above_cpuinfo_raises_the_peak_and_one_below_does_not():
+    """These VMs' cpuinfo says the nominal clock; the peak must hold at the clock the core really ran at."""
+    fast = replace(Cpu.parse(INTEL), measured_mhz=3600.0)
+    peak = core_peak(AVX512_FMA, fast)
+    assert peak.gmacs == round(3600.0 * 32 / 1e3, 1)
+    assert "3600 MHz (measured 3600; 2596 MHz in /proc/cpuinfo)" in peak.derivation
+    slow = replace(Cpu.parse(INTEL), measured_mhz=2000.0)
+    assert core_peak(AVX512_FMA, slow).gmacs == round(2596.148 * 32 / 1e3, 1)
+
+
+def test_the_clock_probe_measures_this_core():
+    """The probe compiles and runs here (gcc, x86-64): a clock no core of this kind is outside, and the
+    one the peaks of this machine's bench are built on."""
+    mhz = measured_clock_mhz()
+    assert mhz is not None and 500 < mhz < 7000, mhz
 
 
 def test_distance_to_peak_row():

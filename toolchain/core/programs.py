@@ -62,6 +62,7 @@ CHROMIUM = External("chromium", "/usr/bin/chromium", DEBIAN, "renders the benchm
 DOCKER_REGISTRY = External(
     "docker-registry", "/usr/bin/docker-registry", DEBIAN, "the registry on localhost the release tests push to"
 )
+GCC = External("gcc", "/usr/bin/gcc", DEBIAN, "compiles the bench's clock probe (rustc-web depends on it to link)")
 CJPEG = External("cjpeg", "/usr/bin/cjpeg", DEBIAN, "golden JPEGs in chroma layouts Pillow cannot write (4:1:1, 4:4:0)")
 RUSTUP = External(
     "rustup",
@@ -87,6 +88,7 @@ ALL: tuple[External, ...] = (
     CHROMIUM,
     DOCKER_REGISTRY,
     CJPEG,
+    GCC,
     RUSTUP,
 )
 

@@ -1,15 +1,16 @@
 """How far each runtime is from this machine's limit: the model's multiply-accumulates per image over the
 runtime's warm median (GMAC/s), and that rate as a share of one core's peak for the instruction set its
 kernels use (``Runtime.instruction_set``; None = the widest FMA the CPU has, as tract-linalg, MLAS and
-TensorFlow choose at run time).
+TensorFlow choose at run time). The peak is an upper bound: a share above 1 would be a wrong model.
 
 The peak of one core is clock × f32 lanes × multiply-accumulates per lane per cycle:
-- clock: /proc/cpuinfo's "cpu MHz" (on these VMs the nominal clock; a boost clock above it would show as a
-  share above what the silicon could give at that clock, never below);
+- clock: the one measured while the bench runs (clock.py), or /proc/cpuinfo's "cpu MHz" if that is higher or
+  there is no probe. On these VMs cpuinfo gives the nominal clock: an Intel Xeon said 2600 and ran at ~3600;
 - two vector pipes that multiply or fuse multiply-add, as on every x86-64 server core of this kind (Intel since
   Haswell, AMD since Zen 2): with FMA a pipe does a multiply-accumulate per lane per cycle;
-- without FMA a multiply-accumulate is a multiply and an add: on Intel both go to those two pipes (one per lane
-  per cycle), AMD Zen adds on two more pipes (two per lane per cycle);
+- without FMA a multiply-accumulate is a multiply and an add. AMD Zen adds on two more pipes (two per lane per
+  cycle). Intel's Golden Cove (Sapphire Rapids on) adds on a third pipe beside the two, so three operations a
+  cycle: 1.5 per lane (older Intel cores do one; their share would show below its real value, never above);
 - 512-bit vectors: AMD Zen 4 runs each on both 256-bit pipes (AVX2's rate); Intel server cores with two 512-bit
   FMA units double it (those with one, Xeon Bronze/Silver, would show half their real share).
 """
@@ -28,8 +29,20 @@ FMA_PIPES = 2
 class Cpu:
     model: str
     vendor: str
-    mhz: float
+    mhz: float  # /proc/cpuinfo's
     flags: frozenset[str]
+    measured_mhz: float | None = None  # clock.py's probe, when the bench ran it
+
+    @property
+    def clock_mhz(self) -> float:
+        """The clock the peak is built on: the higher of the measured and the cpuinfo one."""
+        return max(self.mhz, self.measured_mhz or 0.0)
+
+    def clock_source(self) -> str:
+        cpuinfo = f"{self.mhz:.0f} MHz in /proc/cpuinfo"
+        if self.measured_mhz is None:
+            return f"{cpuinfo} (no clock probe)"
+        return f"{self.clock_mhz:.0f} MHz (measured {self.measured_mhz:.0f}; {cpuinfo})"
 
     @classmethod
     def parse(cls, cpuinfo: str) -> Cpu:
@@ -53,7 +66,7 @@ class Cpu:
 @dataclass(frozen=True)
 class Peak:
     instruction_set: InstructionSet
-    macs_per_cycle: int
+    macs_per_cycle: float
     gmacs: float  # per second, one core
     derivation: str
 
@@ -61,10 +74,11 @@ class Peak:
 def core_peak(isa: InstructionSet, cpu: Cpu) -> Peak:
     amd = cpu.vendor == "AuthenticAMD"
     lanes = isa.lanes
-    notes = [f"{cpu.mhz:.0f} MHz (/proc/cpuinfo)", f"{isa.bits}-bit = {lanes} f32 lanes"]
+    notes = [cpu.clock_source(), f"{isa.bits}-bit = {lanes} f32 lanes"]
     if amd and isa.bits == 512:
         lanes = 8
         notes.append("AMD runs 512-bit ops on both 256-bit pipes: 8 lanes per pipe-cycle")
+    per_lane: float
     if isa.fma:
         per_lane = FMA_PIPES
         notes.append(f"{FMA_PIPES} FMA pipes")
@@ -72,10 +86,10 @@ def core_peak(isa: InstructionSet, cpu: Cpu) -> Peak:
         per_lane = FMA_PIPES
         notes.append("no FMA: multiplies on 2 pipes, adds on 2 more (AMD Zen)")
     else:
-        per_lane = 1
-        notes.append("no FMA: multiply and add share 2 pipes")
+        per_lane = 1.5
+        notes.append("no FMA: multiplies and adds on 3 pipes (Intel Golden Cove; 2 before it)")
     macs_per_cycle = lanes * per_lane
-    return Peak(isa, macs_per_cycle, round(cpu.mhz * macs_per_cycle / 1e3, 1), ", ".join(notes))
+    return Peak(isa, macs_per_cycle, round(cpu.clock_mhz * macs_per_cycle / 1e3, 1), ", ".join(notes))
 
 
 def peak_for(isa: InstructionSet | None, cpu: Cpu) -> Peak:

@@ -12,7 +12,7 @@ import os
 import platform
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from toolchain.core.catalog import DistLayout, host_path
 from toolchain.core.config import ModelConfig
 from toolchain.core.errors import ConfigError
 from toolchain.core.fsutil import build_seconds, canonical_json, write_atomic
+from toolchain.measure.bench.clock import measured_clock_mhz
 from toolchain.measure.bench.compute import Cpu, distance_to_peak, peaks_of
 from toolchain.measure.bench.hybrid import Backends, run_dispatcher, simulate, timeline
 from toolchain.measure.bench.probes import WasmProbe, make_probe, probe_names
@@ -206,7 +207,8 @@ def run_bench(cfg: ModelConfig, dist: DistLayout, settings: BenchSettings) -> di
         entry.update({k: v for k, v in p.extra.items()})
         runtimes[name] = entry
 
-    macs, cpu = count_macs(dist.onnx(cfg.name)), Cpu.here()
+    macs = count_macs(dist.onnx(cfg.name))
+    cpu = replace(Cpu.here(), measured_mhz=measured_clock_mhz())
     isas = {name: probes[name].rt.instruction_set for name in runtimes}
     for name, entry in runtimes.items():
         entry["compute"] = distance_to_peak(macs, entry["warm_ms"]["median"], isas[name], cpu)
@@ -234,7 +236,7 @@ def run_bench(cfg: ModelConfig, dist: DistLayout, settings: BenchSettings) -> di
         "profile": profile,
         "compute": {
             "macs_per_image": macs,
-            "cpu": {"model": cpu.model, "vendor": cpu.vendor, "mhz": cpu.mhz},
+            "cpu": {"model": cpu.model, "vendor": cpu.vendor, "mhz": cpu.mhz, "measured_mhz": cpu.measured_mhz},
             "peaks": peaks_of(list(isas.values()), cpu),
         },
     }
