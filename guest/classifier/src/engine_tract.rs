@@ -22,6 +22,8 @@ fn load_model() -> std::result::Result<Plan, String> {
     crate::wasm_depthwise::register();
     #[cfg(all(target_arch = "wasm32", not(target_feature = "simd128")))]
     crate::wasm_clip::register();
+    #[cfg(all(target_arch = "wasm32", not(target_feature = "simd128")))]
+    crate::wasm_scalar_matmul::register();
     let facts = model::facts().map_err(|e| e.message)?;
     let bytes = model::onnx_bytes().map_err(|e| e.message)?;
     let plan = onnx()

@@ -42,6 +42,8 @@ mod engine_wasinn;
 mod wasm_clip;
 #[cfg(all(feature = "tract-engine", target_arch = "wasm32", not(target_feature = "simd128")))]
 mod wasm_depthwise;
+#[cfg(all(feature = "tract-engine", target_arch = "wasm32", not(target_feature = "simd128")))]
+mod wasm_scalar_matmul;
 #[cfg(all(feature = "tract-engine", target_arch = "wasm32", target_feature = "simd128"))]
 mod wasm_matmul;
 #[cfg(feature = "ort-engine")]
