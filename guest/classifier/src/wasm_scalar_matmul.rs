@@ -13,15 +13,21 @@
 //!   then the op list). Every product of MobileNetV2 has M (output channels) a multiple of 8 and N (pixels:
 //!   112², 56², 28², 14², 7²) a multiple of 7, so no tile is partial; other shapes are right too, through
 //!   tract's scratch tile for the edges.
-//! - **Only where k ≥ [`K_MIN`]** ([`preferred`], a tier above tract's generic one): with a short k the op list
-//!   over 56 outputs weighs as much as the product, and tract's 4×4 was as fast or faster (the k = 24 expansion
-//!   at 112×112). The long products, the projections and the late expansions, are most of the multiply-adds.
+//! - **Every product but GEMV** ([`preferred`], a tier above tract's generic one, which would name its 4×4):
+//!   GEMV (n = 1) stays with tract's 4×1.
+//! - **The op list's usual form read once** ([`kernel`]): `Clear, AddMatMul` writes the product into the tile
+//!   from zero, and the epilogue ops (bias, residual, clip, store) are plain loops on pointers. With a short k
+//!   (24 in the 112×112 expansion, MobileNetV2's largest product) the epilogue weighs as much as the product:
+//!   done op by op through iterator adapters (which opt-level z keeps) or per element through a match on the
+//!   op list, it made this kernel slower than tract's there (37 and 43 against 29 ms); now they are even.
 //! - Products are a multiply then an add, in k order, and the epilogue is tract's, in its order: the same
 //!   sums as tract's portable kernel, bit for bit.
 //!
 //! Interleaved in the wasmtime 0.23 worker (Intel Xeon): matmuls 187.9 → 168.8 ms per inference, an activation
-//! 262.9 → 248.0 ms. README, "wasm:0.1: where an activation's time goes", has the history.
+//! 262.9 → 248.0 ms; with the epilogue as above and every product, the profile's total 225.9 → 220.0 ms.
+//! README, "wasm:0.1: where an activation's time goes", has the history.
 
+use std::mem::MaybeUninit;
 use tract_onnx::prelude::tract_linalg;
 use tract_onnx::tract_core::internal::inventory;
 use tract_linalg::isa::IsaSet;
@@ -39,19 +45,15 @@ const NR: usize = 7;
 type Tile = [[f32; NR]; MR];
 
 fn make() -> Box<dyn MatMatMul> {
-    // Generic (no architecture): the tier below chooses it; GEMV (n = 1) and short products stay tract's.
+    // Generic (no architecture): the tier below chooses it; GEMV (n = 1) stays tract's.
     DynKernel::<MR, NR, f32>::new(NAME, kernel, f32::packing(MR), f32::packing(NR)).mmm()
 }
 
 inventory::submit! { tract_linalg::mmm_routines::MmmRoutine { make } }
 
-/// The shortest product the kernel takes (MobileNetV2 1.4's expansions have k = 24, 32, 48, 88, 136, 224, 448;
-/// its projections k ≥ 144).
-const K_MIN: usize = 100;
-
 fn preferred(_isa: &IsaSet, dt: DatumType, query: &Query, _suitable: &[Suitable]) -> Option<&'static str> {
     match (dt, query.n, query.k) {
-        (DatumType::F32, Some(n), Some(k)) if n > 1 && k >= K_MIN => Some(NAME),
+        (DatumType::F32, Some(n), _) if n > 1 => Some(NAME),
         _ => None,
     }
 }
@@ -74,8 +76,17 @@ pub fn register() {
 }
 
 unsafe fn kernel(spec: &[FusedKerSpec<f32>]) -> isize {
-    let mut tile: Tile = [[0.0; NR]; MR];
-    unsafe { run_ops(spec, &mut tile) };
+    let mut tile = MaybeUninit::<Tile>::uninit();
+    unsafe {
+        if let [FusedKerSpec::Clear, FusedKerSpec::AddMatMul { k, pa, pb, packing: _ }, rest @ ..] = spec {
+            // The usual list: the product written into the tile from zero (no clearing it first)
+            product(tile.as_mut_ptr() as *mut f32, *k, *pa as *const f32, *pb as *const f32, false);
+            run_ops(rest, tile.assume_init_mut())
+        } else {
+            tile.write([[0.0; NR]; MR]);
+            run_ops(spec, tile.assume_init_mut())
+        }
+    }
     0
 }
 
@@ -133,20 +144,26 @@ unsafe fn run_ops(spec: &[FusedKerSpec<f32>], tile: &mut Tile) {
                     }
                 }
                 FusedKerSpec::AddUnicast(other) => {
-                    for (r, row) in tile.iter_mut().enumerate() {
-                        for (c, v) in row.iter_mut().enumerate() {
-                            *v += *(at(&other, r, c) as *const f32);
+                    let values = tile.as_mut_ptr() as *mut f32;
+                    for r in 0..MR {
+                        let (row, from) = (values.add(r * NR), at(&other, r, 0));
+                        for c in 0..NR {
+                            *row.add(c) += *(from.wrapping_offset(other.col_byte_stride * c as isize) as *const f32);
                         }
                     }
                 }
                 FusedKerSpec::Store(out) => {
-                    for (r, row) in tile.iter().enumerate() {
-                        for (c, v) in row.iter().enumerate() {
-                            *(at(&out, r, c) as *mut f32) = *v;
+                    let values = tile.as_ptr() as *const f32;
+                    for r in 0..MR {
+                        let (row, to) = (values.add(r * NR), at(&out, r, 0));
+                        for c in 0..NR {
+                            *(to.wrapping_offset(out.col_byte_stride * c as isize) as *mut f32) = *row.add(c);
                         }
                     }
                 }
-                FusedKerSpec::AddMatMul { k, pa, pb, packing: _ } => add_product(tile, k, pa as *const f32, pb as *const f32),
+                FusedKerSpec::AddMatMul { k, pa, pb, packing: _ } => {
+                    product(tile.as_mut_ptr() as *mut f32, k, pa as *const f32, pb as *const f32, true)
+                }
             }
         }
     }
@@ -163,21 +180,29 @@ fn each(tile: &mut Tile, f: impl Fn(f32) -> f32) {
     }
 }
 
+// Plain loops on pointers, as `each`: the classifier crate's opt-level z keeps `iter_mut().enumerate()` an iterator.
 #[inline(always)]
 unsafe fn per_row(tile: &mut Tile, rows: *const f32, f: impl Fn(f32, f32) -> f32) {
-    for (r, row) in tile.iter_mut().enumerate() {
-        let s = unsafe { *rows.add(r) };
-        for v in row.iter_mut() {
-            *v = f(s, *v);
+    let values = tile.as_mut_ptr() as *mut f32;
+    for r in 0..MR {
+        unsafe {
+            let (s, row) = (*rows.add(r), values.add(r * NR));
+            for c in 0..NR {
+                *row.add(c) = f(s, *row.add(c));
+            }
         }
     }
 }
 
 #[inline(always)]
 unsafe fn per_col(tile: &mut Tile, cols: *const f32, f: impl Fn(f32, f32) -> f32) {
-    for row in tile.iter_mut() {
-        for (c, v) in row.iter_mut().enumerate() {
-            *v = f(unsafe { *cols.add(c) }, *v);
+    let values = tile.as_mut_ptr() as *mut f32;
+    for r in 0..MR {
+        unsafe {
+            let row = values.add(r * NR);
+            for c in 0..NR {
+                *row.add(c) = f(*cols.add(c), *row.add(c));
+            }
         }
     }
 }
@@ -187,31 +212,34 @@ fn at(tile: &OutputStoreKer, r: usize, c: usize) -> *mut u8 {
     tile.ptr.wrapping_offset(tile.row_byte_stride * r as isize + tile.col_byte_stride * c as isize)
 }
 
-/// tile += A·B: A packed [k][8], B packed [k][7], in 4×2 sub-tiles (the last column 4×1). Each sub-tile is a
-/// call of its own (eight call sites, so wasm-opt does not inline them: inlined into this body, Cranelift
-/// spilled the accumulators), reading and writing its accumulators in the tile in place.
-unsafe fn add_product(tile: &mut Tile, k: usize, a: *const f32, b: *const f32) {
-    let t = tile.as_mut_ptr() as *mut f32;
+/// tile = A·B, or tile += A·B with `accumulate`: A packed [k][8], B packed [k][7], in 4×2 sub-tiles (the last
+/// column 4×1). Each sub-tile is a call of its own (eight call sites, so wasm-opt does not inline them: inlined
+/// into this body, Cranelift spilled the accumulators).
+unsafe fn product(t: *mut f32, k: usize, a: *const f32, b: *const f32, accumulate: bool) {
     unsafe {
-        product_4x2(t, k, a, b);
-        product_4x2(t.add(2), k, a, b.add(2));
-        product_4x2(t.add(4), k, a, b.add(4));
-        product_4x1(t.add(6), k, a, b.add(6));
-        product_4x2(t.add(4 * NR), k, a.add(4), b);
-        product_4x2(t.add(4 * NR + 2), k, a.add(4), b.add(2));
-        product_4x2(t.add(4 * NR + 4), k, a.add(4), b.add(4));
-        product_4x1(t.add(4 * NR + 6), k, a.add(4), b.add(6));
+        product_4x2(t, k, a, b, accumulate);
+        product_4x2(t.add(2), k, a, b.add(2), accumulate);
+        product_4x2(t.add(4), k, a, b.add(4), accumulate);
+        product_4x1(t.add(6), k, a, b.add(6), accumulate);
+        product_4x2(t.add(4 * NR), k, a.add(4), b, accumulate);
+        product_4x2(t.add(4 * NR + 2), k, a.add(4), b.add(2), accumulate);
+        product_4x2(t.add(4 * NR + 4), k, a.add(4), b.add(4), accumulate);
+        product_4x1(t.add(4 * NR + 6), k, a.add(4), b.add(6), accumulate);
     }
 }
 
 /// The 4×2 sub-tile at `c` (row stride NR) += 4 rows of A (stride MR per k) · 2 columns of B (stride NR per k).
 /// Named locals, not an indexed array: at the classifier crate's opt-level z, LLVM keeps an array in memory.
 #[inline(never)]
-unsafe fn product_4x2(c: *mut f32, k: usize, mut a: *const f32, mut b: *const f32) {
+unsafe fn product_4x2(c: *mut f32, k: usize, mut a: *const f32, mut b: *const f32, accumulate: bool) {
     unsafe {
         let (r0, r1, r2, r3) = (c, c.add(NR), c.add(2 * NR), c.add(3 * NR));
-        let (mut c00, mut c01, mut c10, mut c11) = (*r0, *r0.add(1), *r1, *r1.add(1));
-        let (mut c20, mut c21, mut c30, mut c31) = (*r2, *r2.add(1), *r3, *r3.add(1));
+        let (mut c00, mut c01, mut c10, mut c11) = (0f32, 0f32, 0f32, 0f32);
+        let (mut c20, mut c21, mut c30, mut c31) = (0f32, 0f32, 0f32, 0f32);
+        if accumulate {
+            (c00, c01, c10, c11) = (*r0, *r0.add(1), *r1, *r1.add(1));
+            (c20, c21, c30, c31) = (*r2, *r2.add(1), *r3, *r3.add(1));
+        }
         for _ in 0..k {
             let (b0, b1) = (*b, *b.add(1));
             let (a0, a1, a2, a3) = (*a, *a.add(1), *a.add(2), *a.add(3));
@@ -233,10 +261,13 @@ unsafe fn product_4x2(c: *mut f32, k: usize, mut a: *const f32, mut b: *const f3
 
 /// The 4×1 sub-tile at `c` (row stride NR) += 4 rows of A · 1 column of B.
 #[inline(never)]
-unsafe fn product_4x1(c: *mut f32, k: usize, mut a: *const f32, mut b: *const f32) {
+unsafe fn product_4x1(c: *mut f32, k: usize, mut a: *const f32, mut b: *const f32, accumulate: bool) {
     unsafe {
         let (r0, r1, r2, r3) = (c, c.add(NR), c.add(2 * NR), c.add(3 * NR));
-        let (mut c0, mut c1, mut c2, mut c3) = (*r0, *r1, *r2, *r3);
+        let (mut c0, mut c1, mut c2, mut c3) = (0f32, 0f32, 0f32, 0f32);
+        if accumulate {
+            (c0, c1, c2, c3) = (*r0, *r1, *r2, *r3);
+        }
         for _ in 0..k {
             let b0 = *b;
             c0 += *a * b0;
