@@ -44,17 +44,20 @@ def wasm_opt_flags(variant: str) -> list[str]:
     return flags
 
 
-def optimize_wasm(src: Path, dst: Path, variant: str, level: str | None = None) -> Path:
+def wasm_opt_arguments(variant: str, level: str | None = None) -> list[str]:
+    """Everything wasm-opt is given besides the files (the variant's level unless another is asked for): what it
+    runs with, and what the optimised base's digest holds."""
     level = level or VARIANTS[variant].wasm_opt_level
     if level is None:
         raise StageError(f"{variant} is not a wasm variant")
+    return [level, *ASSUMPTIONS, *wasm_opt_flags(variant)]
+
+
+def optimize_wasm(src: Path, dst: Path, variant: str, level: str | None = None) -> Path:
+    arguments = wasm_opt_arguments(variant, level)
     wasm_opt, wasm_strip = WASM_OPT.require(), WASM_STRIP.require()
-    with atomic_path(dst) as tmp, log.step(f"wasm-opt {level} + strip {src.name}"):
-        proc = subprocess.run(
-            [wasm_opt, level, *ASSUMPTIONS, *wasm_opt_flags(variant), "-o", str(tmp), str(src)],
-            capture_output=True,
-            text=True,
-        )
+    with atomic_path(dst) as tmp, log.step(f"wasm-opt {arguments[0]} + strip {src.name}"):
+        proc = subprocess.run([wasm_opt, *arguments, "-o", str(tmp), str(src)], capture_output=True, text=True)
         if proc.returncode != 0:
             raise StageError(f"wasm-opt failed on {src}: {proc.stderr.strip()[-1500:]}")
         proc = subprocess.run([wasm_strip, str(tmp)], capture_output=True, text=True)
@@ -74,7 +77,7 @@ def optimize_guest(dist: DistLayout, variants: list[str] | None = None) -> list[
         if not src.is_file():
             raise StageError(f"{src} missing", hint="run `invoke guest` first")
         dst = base_optimized_wasm_path(name, dist)
-        inputs = digest_inputs([src], {"flags": [VARIANTS[name].wasm_opt_level, *ASSUMPTIONS, *wasm_opt_flags(name)]})
+        inputs = digest_inputs([src], {"flags": wasm_opt_arguments(name)})
         job = Incremental("optimize", dist.stamp(f"optimize-{name}", "base"), inputs, (dst,))
         if not job.up_to_date():
             started = time.perf_counter()

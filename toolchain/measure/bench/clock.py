@@ -55,6 +55,8 @@ def measured_clock_mhz() -> float | None:
         src.write_text(PROBE_C % {"rounds": ROUNDS, "adds": ADDS})
         compiled = subprocess.run([GCC.require(), "-O1", "-o", str(exe), str(src)], capture_output=True, text=True)
         if compiled.returncode != 0:
-            raise StageError(f"the clock probe did not compile: {compiled.stderr.strip()}", hint="is gcc installed?")
-        ran = subprocess.run([str(exe)], capture_output=True, text=True, check=True)
+            raise StageError(f"the clock probe did not compile: {compiled.stderr.strip()[-1500:]}")
+        ran = subprocess.run([str(exe)], capture_output=True, text=True)
+        if ran.returncode != 0:
+            raise StageError(f"the clock probe failed (exit {ran.returncode}): {ran.stderr.strip()[-1500:]}")
     return float(ran.stdout)
