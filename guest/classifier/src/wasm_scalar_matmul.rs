@@ -1,7 +1,6 @@
 //! The guest's f32 matmul kernel for wasm without SIMD (the wasm:0.1 build), plugged into tract's kernel
-//! registry through its public API (`tract_linalg::mmm_routines` for the kernel, `mmm_tiers` for the choice).
-//! Without SIMD tract has only its portable 4×4 kernel, and that is where a wasm:0.1 activation spends most of
-//! its time.
+//! registry through its public API (`tract_linalg::mmm_routines`). Without SIMD tract has only its portable 4×4
+//! kernel, and that is where a wasm:0.1 activation spends most of its time.
 //!
 //! - **4×2 sub-tiles** ([`product_4x2`]): 8 accumulators, A's four rows and B's two columns, 15 registers of
 //!   the 16 an x86-64 host gives Cranelift, so nothing is spilled on a k step. tract's 4×4 keeps 16
@@ -9,85 +8,184 @@
 //!   (its loop: ~80 instructions for 16 multiply-adds, this one ~34 for 8). Each sub-tile is a function of its
 //!   own, called from several places so that wasm-opt does not inline it, and nothing live around it competes
 //!   for the registers.
-//! - **An 8×7 tile.** tract calls the kernel once per tile, and that call has a fixed cost (its tile driver,
-//!   then the op list). Every product of MobileNetV2 has M (output channels) a multiple of 8 and N (pixels:
-//!   112², 56², 28², 14², 7²) a multiple of 7, so no tile is partial; other shapes are right too, through
-//!   tract's scratch tile for the edges.
-//! - **Every product but GEMV** ([`preferred`], a tier above tract's generic one, which would name its 4×4):
-//!   GEMV (n = 1) stays with tract's 4×1.
-//! - **The op list's usual form read once** ([`kernel`]): `Clear, AddMatMul` writes the product into the tile
-//!   from zero, and the epilogue ops (bias, residual, clip, store) are plain loops on pointers. With a short k
-//!   (24 in the 112×112 expansion, MobileNetV2's largest product) the epilogue weighs as much as the product:
-//!   done op by op through iterator adapters (which opt-level z keeps) or per element through a match on the
-//!   op list, it made this kernel slower than tract's there (37 and 43 against 29 ms); now they are even.
+//! - **An 8×8 tile**, the widest tract is offered, so tract's shape rule picks it for every product but GEMV
+//!   (n = 1 stays with tract's 4×1). A tier cannot choose it: tract hears a tier only when it names an
+//!   architecture kernel. tract puts the larger side of a 1×1 convolution in the tile's rows, so MobileNetV2's
+//!   columns are its channels (multiples of 8) down to 28×28, and its pixels (196, 49) below: the last column
+//!   tile of a 7×7 layer computes 8 columns for 1. An 8×7 tile, which fits 49 and 196 but leaves the channels
+//!   partial, came out even (interleaved, 196.3 against 195.2 ms of profile).
+//! - **The op list's usual form finished in place** ([`Epilogue`]): for `Clear, AddMatMul`, then a bias, a
+//!   residual, a ReLU6 and the store (every product of MobileNetV2), each 4×2 sub-tile's sums get the bias,
+//!   residual and clip and go to the output as soon as they are in, by a finish compiled for that combination
+//!   of ops ([`fused`]), with the ReLU as arithmetic ([`max`]). The first form of this kernel wrote the tile,
+//!   then ran each op over it: at a short k (24 in the 112×112 expansion, MobileNetV2's largest product) those
+//!   passes weighed as much as the product, and the ReLU's compare became a branch that missed about as often
+//!   as it went either way (19 of that layer's 28.5 ms; now 18.5 in all). Any other list is run op by op
+//!   ([`run_ops`]).
 //! - Products are a multiply then an add, in k order, and the epilogue is tract's, in its order: the same
-//!   sums as tract's portable kernel, bit for bit.
+//!   sums as tract's portable kernel, bit for bit (but for the sign of a zero from the ReLU).
 //!
-//! Interleaved in the wasmtime 0.23 worker (Intel Xeon): matmuls 187.9 → 168.8 ms per inference, an activation
-//! 262.9 → 248.0 ms; with the epilogue as above and every product, the profile's total 225.9 → 220.0 ms.
-//! README, "wasm:0.1: where an activation's time and the zip's bytes go", has the history.
+//! Interleaved in the wasmtime 0.23 worker (Intel Xeon), against session 16's 8×7 kernel, which finished a
+//! tile op by op: an activation 249.4 → 229.0 ms, the matmuls 167.3 → ~146 ms per inference. README, "wasm:0.1:
+//! where an activation's time and the zip's bytes go", has the history.
 
 use std::mem::MaybeUninit;
 use tract_onnx::prelude::tract_linalg;
 use tract_onnx::tract_core::internal::inventory;
-use tract_linalg::isa::IsaSet;
-use tract_linalg::mmm::{DynKernel, FusedKerSpec, MatMatMul, OutputStoreKer, Query, Suitable};
+use tract_linalg::mmm::{DynKernel, FusedKerSpec, MatMatMul, OutputStoreKer};
 use tract_linalg::pack::Packing;
 use tract_linalg::Scaler;
-use tract_onnx::prelude::DatumType;
 
 /// The kernel's name in tract's registry (and in `classify --profile`'s `matmul_kernels`).
-pub const NAME: &str = "mib_scalar_f32_8x7";
+pub const NAME: &str = "mib_scalar_f32_8x8";
 const MR: usize = 8;
-const NR: usize = 7;
+const NR: usize = 8;
 
 /// One tile's accumulators, row by row.
 type Tile = [[f32; NR]; MR];
 
 fn make() -> Box<dyn MatMatMul> {
-    // Generic (no architecture): the tier below chooses it; GEMV (n = 1) stays tract's.
+    // Generic (no architecture), as tract's portable kernels: chosen by tract's shape rule as the widest tile.
     DynKernel::<MR, NR, f32>::new(NAME, kernel, f32::packing(MR), f32::packing(NR)).mmm()
 }
 
 inventory::submit! { tract_linalg::mmm_routines::MmmRoutine { make } }
 
-fn preferred(_isa: &IsaSet, dt: DatumType, query: &Query, _suitable: &[Suitable]) -> Option<&'static str> {
-    match (dt, query.n) {
-        (DatumType::F32, Some(n)) if n > 1 => Some(NAME),
-        _ => None,
-    }
-}
-
-// Asked before tract's generic tier (precedence 0), which takes whatever this one declines.
-inventory::submit! {
-    tract_linalg::mmm_tiers::MmmTier {
-        arch: None,
-        precedence: 1,
-        name: "mib-scalar",
-        applies: |_| true,
-        preferred,
-    }
-}
-
 /// Keeps the registry entry in the link: wasm-ld drops an object nothing references. Called before the model
 /// loads.
 pub fn register() {
-    std::hint::black_box((make as *const (), preferred as *const ()));
+    std::hint::black_box(make as *const ());
 }
 
 unsafe fn kernel(spec: &[FusedKerSpec<f32>]) -> isize {
     let mut tile = MaybeUninit::<Tile>::uninit();
     unsafe {
         if let [FusedKerSpec::Clear, FusedKerSpec::AddMatMul { k, pa, pb, packing: _ }, rest @ ..] = spec {
-            // The usual list: the product written into the tile from zero (no clearing it first)
-            product(tile.as_mut_ptr() as *mut f32, *k, *pa as *const f32, *pb as *const f32, false);
-            run_ops(rest, tile.assume_init_mut())
+            let (k, a, b) = (*k, *pa as *const f32, *pb as *const f32);
+            if let Some(e) = Epilogue::read(rest) {
+                // The usual list: each sub-tile's sums finished and stored as soon as they are in, by the
+                // finish for this list's ops (one per combination, so that no choice is made per value)
+                match (e.by_row, e.residual.is_some(), e.clip.is_some()) {
+                    (true, false, false) => fused::<true, false, false>(k, a, b, &e),
+                    (true, false, true) => fused::<true, false, true>(k, a, b, &e),
+                    (true, true, false) => fused::<true, true, false>(k, a, b, &e),
+                    (true, true, true) => fused::<true, true, true>(k, a, b, &e),
+                    (false, false, false) => fused::<false, false, false>(k, a, b, &e),
+                    (false, false, true) => fused::<false, false, true>(k, a, b, &e),
+                    (false, true, false) => fused::<false, true, false>(k, a, b, &e),
+                    (false, true, true) => fused::<false, true, true>(k, a, b, &e),
+                }
+            } else {
+                // Another list: the product written into the tile from zero (no clearing it first), then the ops
+                product(tile.as_mut_ptr() as *mut f32, k, a, b, false);
+                run_ops(rest, tile.assume_init_mut())
+            }
         } else {
             tile.write([[0.0; NR]; MR]);
             run_ops(spec, tile.assume_init_mut())
         }
     }
     0
+}
+
+/// The op list's usual form after the product: a bias by row or by column, a residual, a clip, the store.
+struct Epilogue {
+    /// `PerRowAdd` (the bias by row) or `PerColAdd`
+    by_row: bool,
+    bias: *const f32,
+    residual: Option<OutputStoreKer>,
+    /// `ScalarMax` then `ScalarMin` (ReLU6: 0 then 6)
+    clip: Option<(f32, f32)>,
+    store: OutputStoreKer,
+}
+
+impl Epilogue {
+    /// The epilogue if `ops` is `(PerRowAdd | PerColAdd) AddUnicast? (ScalarMax ScalarMin)? Store Done?` on f32.
+    fn read(ops: &[FusedKerSpec<f32>]) -> Option<Epilogue> {
+        let (by_row, bias, mut ops) = match ops {
+            [FusedKerSpec::PerRowAdd(bias), rest @ ..] => (true, *bias, rest),
+            [FusedKerSpec::PerColAdd(bias), rest @ ..] => (false, *bias, rest),
+            _ => return None,
+        };
+        let (mut residual, mut clip) = (None, None);
+        if let [FusedKerSpec::AddUnicast(other), rest @ ..] = ops {
+            if other.item_size != 4 {
+                return None;
+            }
+            (residual, ops) = (Some(*other), rest);
+        }
+        if let [FusedKerSpec::ScalarMax(low), FusedKerSpec::ScalarMin(high), rest @ ..] = ops {
+            (clip, ops) = (Some((*low, *high)), rest);
+        }
+        match ops {
+            [FusedKerSpec::Store(store)] | [FusedKerSpec::Store(store), FusedKerSpec::Done, ..] if store.item_size == 4 => {
+                Some(Epilogue { by_row, bias, residual, clip, store: *store })
+            }
+            _ => None,
+        }
+    }
+
+    /// Finishes the 4×2 sums at (`r0`, `c0`) (row by row in `sums`) in the list's order, and stores them.
+    #[inline(always)]
+    unsafe fn finish<const BY_ROW: bool, const RESIDUAL: bool, const CLIP: bool>(
+        &self,
+        sums: &[f32; 8],
+        r0: usize,
+        c0: usize,
+    ) {
+        unsafe {
+            let (low, high) = self.clip.unwrap_or((0.0, 0.0));
+            for c in 0..2 {
+                let to = at(&self.store, r0, c0 + c);
+                let from = self.residual.as_ref().map_or(to, |other| at(other, r0, c0 + c));
+                let (to_stride, from_stride) = (self.store.row_byte_stride, self.residual.map_or(0, |o| o.row_byte_stride));
+                for r in 0..4 {
+                    let mut v = sums[r * 2 + c] + *self.bias.add(if BY_ROW { r0 + r } else { c0 + c });
+                    if RESIDUAL {
+                        v += *(from.wrapping_offset(from_stride * r as isize) as *const f32);
+                    }
+                    if CLIP {
+                        v = max(v, low);
+                        v = if high < v { high } else { v };
+                    }
+                    *(to.wrapping_offset(to_stride * r as isize) as *mut f32) = v;
+                }
+            }
+        }
+    }
+}
+
+/// max(v, low) as the kernel's ScalarMax computes it. With low = 0 (ReLU), (v + |v|) / 2 instead of a compare:
+/// the same value (but for the sign of a zero), with no branch. Half the pre-activations are negative, in no
+/// order a predictor could learn, and a compare became a branch under Cranelift 0.23 that missed about as often
+/// as it went either way.
+#[inline(always)]
+fn max(v: f32, low: f32) -> f32 {
+    if low == 0.0 {
+        (v + v.abs()) * 0.5
+    } else if low > v {
+        low
+    } else {
+        v
+    }
+}
+
+/// The tile = A·B through its eight 4×2 sub-tiles (NR = 8), each finished and stored as soon as its sums are in.
+unsafe fn fused<const BY_ROW: bool, const RESIDUAL: bool, const CLIP: bool>(
+    k: usize,
+    a: *const f32,
+    b: *const f32,
+    epilogue: &Epilogue,
+) {
+    unsafe {
+        for r0 in [0, 4] {
+            for c0 in [0, 2, 4, 6] {
+                let mut sums = [0f32; 8];
+                product_4x2(sums.as_mut_ptr(), 2, k, a.add(r0), b.add(c0), NR, false);
+                epilogue.finish::<BY_ROW, RESIDUAL, CLIP>(&sums, r0, c0);
+            }
+        }
+    }
 }
 
 /// The op list, op by op, on the whole tile (any list tract may send).
@@ -212,28 +310,26 @@ fn at(tile: &OutputStoreKer, r: usize, c: usize) -> *mut u8 {
     tile.ptr.wrapping_offset(tile.row_byte_stride * r as isize + tile.col_byte_stride * c as isize)
 }
 
-/// tile = A·B, or tile += A·B with `accumulate`: A packed [k][8], B packed [k][7], in 4×2 sub-tiles (the last
-/// column 4×1). Each sub-tile is a call of its own (eight call sites, so wasm-opt does not inline them: inlined
-/// into this body, Cranelift spilled the accumulators).
+/// tile = A·B, or tile += A·B with `accumulate`: A packed [k][MR], B packed [k][NR], in 4×2 sub-tiles.
 unsafe fn product(t: *mut f32, k: usize, a: *const f32, b: *const f32, accumulate: bool) {
     unsafe {
-        product_4x2(t, k, a, b, accumulate);
-        product_4x2(t.add(2), k, a, b.add(2), accumulate);
-        product_4x2(t.add(4), k, a, b.add(4), accumulate);
-        product_4x1(t.add(6), k, a, b.add(6), accumulate);
-        product_4x2(t.add(4 * NR), k, a.add(4), b, accumulate);
-        product_4x2(t.add(4 * NR + 2), k, a.add(4), b.add(2), accumulate);
-        product_4x2(t.add(4 * NR + 4), k, a.add(4), b.add(4), accumulate);
-        product_4x1(t.add(4 * NR + 6), k, a.add(4), b.add(6), accumulate);
+        for r0 in [0, 4] {
+            for c0 in [0, 2, 4, 6] {
+                product_4x2(t.add(r0 * NR + c0), NR, k, a.add(r0), b.add(c0), NR, accumulate);
+            }
+        }
     }
 }
 
-/// The 4×2 sub-tile at `c` (row stride NR) += 4 rows of A (stride MR per k) · 2 columns of B (stride NR per k).
+/// The 4×2 sums at `c` (row stride `cs`) += 4 rows of A (stride MR per k) · 2 columns of B (stride `bs` per k).
 /// Named locals, not an indexed array: at the classifier crate's opt-level z, LLVM keeps an array in memory.
+/// A function of its own, called from nine places so that wasm-opt does not inline it (inlined, Cranelift
+/// spilled the accumulators).
 #[inline(never)]
-unsafe fn product_4x2(c: *mut f32, k: usize, mut a: *const f32, mut b: *const f32, accumulate: bool) {
+#[allow(clippy::too_many_arguments)]
+unsafe fn product_4x2(c: *mut f32, cs: usize, k: usize, mut a: *const f32, mut b: *const f32, bs: usize, accumulate: bool) {
     unsafe {
-        let (r0, r1, r2, r3) = (c, c.add(NR), c.add(2 * NR), c.add(3 * NR));
+        let (r0, r1, r2, r3) = (c, c.add(cs), c.add(2 * cs), c.add(3 * cs));
         let (mut c00, mut c01, mut c10, mut c11) = (0f32, 0f32, 0f32, 0f32);
         let (mut c20, mut c21, mut c30, mut c31) = (0f32, 0f32, 0f32, 0f32);
         if accumulate {
@@ -252,31 +348,9 @@ unsafe fn product_4x2(c: *mut f32, k: usize, mut a: *const f32, mut b: *const f3
             c30 += a3 * b0;
             c31 += a3 * b1;
             a = a.add(MR);
-            b = b.add(NR);
+            b = b.add(bs);
         }
         (*r0, *r0.add(1), *r1, *r1.add(1)) = (c00, c01, c10, c11);
         (*r2, *r2.add(1), *r3, *r3.add(1)) = (c20, c21, c30, c31);
-    }
-}
-
-/// The 4×1 sub-tile at `c` (row stride NR) += 4 rows of A · 1 column of B.
-#[inline(never)]
-unsafe fn product_4x1(c: *mut f32, k: usize, mut a: *const f32, mut b: *const f32, accumulate: bool) {
-    unsafe {
-        let (r0, r1, r2, r3) = (c, c.add(NR), c.add(2 * NR), c.add(3 * NR));
-        let (mut c0, mut c1, mut c2, mut c3) = (0f32, 0f32, 0f32, 0f32);
-        if accumulate {
-            (c0, c1, c2, c3) = (*r0, *r1, *r2, *r3);
-        }
-        for _ in 0..k {
-            let b0 = *b;
-            c0 += *a * b0;
-            c1 += *a.add(1) * b0;
-            c2 += *a.add(2) * b0;
-            c3 += *a.add(3) * b0;
-            a = a.add(MR);
-            b = b.add(NR);
-        }
-        (*r0, *r1, *r2, *r3) = (c0, c1, c2, c3);
     }
 }
