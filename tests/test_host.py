@@ -134,7 +134,8 @@ def test_profile_in_the_host(hosted):
 )
 def test_the_wasm_guests_unit_tests(hosted):
     """The guest library's unit tests built for wasm32 with simd128 and run in the Rust host: among them the
-    matmul kernels of guest/classifier/src/wasm_matmul.rs, every op against tract's generic kernel."""
+    matmul kernels of guest/classifier/src/wasm_matmul.rs and the wasm:0.1 build's of wasm_scalar_matmul.rs,
+    every op against tract's generic kernel."""
     from toolchain.build.guest import build_wasm_unit_tests
     from toolchain.build.host import host_command
     from toolchain.core.catalog import VARIANTS
@@ -147,6 +148,7 @@ def test_the_wasm_guests_unit_tests(hosted):
             "--test-threads=1",
             "--nocapture",
             "wasm_matmul",
+            "wasm_scalar_matmul",
         ],
         input=b"",
         capture_output=True,
@@ -154,7 +156,7 @@ def test_the_wasm_guests_unit_tests(hosted):
     )
     out = proc.stdout.decode(errors="replace")
     assert proc.returncode == 0, out[-3000:] + proc.stderr.decode(errors="replace")[-3000:]
-    assert "test result: ok. 3 passed" in out, out
+    assert "test result: ok. 5 passed" in out, out
 
 
 def test_preinitialisation_is_reproducible(hosted, tmp_path):

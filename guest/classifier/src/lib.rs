@@ -42,7 +42,8 @@ mod engine_wasinn;
 mod wasm_clip;
 #[cfg(all(feature = "tract-engine", target_arch = "wasm32", not(target_feature = "simd128")))]
 mod wasm_depthwise;
-#[cfg(all(feature = "tract-engine", target_arch = "wasm32", not(target_feature = "simd128")))]
+// Also in the wasm-simd unit tests (`invoke test --wasm-unit-tests`), which check it against tract's portable kernel.
+#[cfg(all(feature = "tract-engine", target_arch = "wasm32", any(test, not(target_feature = "simd128"))))]
 mod wasm_scalar_matmul;
 #[cfg(all(feature = "tract-engine", target_arch = "wasm32", target_feature = "simd128"))]
 mod wasm_matmul;

@@ -29,6 +29,9 @@
 //! tile op by op: an activation 249.4 → 229.0 ms, the matmuls 167.3 → ~146 ms per inference. README, "wasm:0.1:
 //! where an activation's time and the zip's bytes go", has the history.
 
+// In the wasm-simd unit tests only the tests use it.
+#![cfg_attr(target_feature = "simd128", allow(dead_code))]
+
 use std::mem::MaybeUninit;
 use tract_onnx::prelude::tract_linalg;
 use tract_onnx::tract_core::internal::inventory;
@@ -352,5 +355,185 @@ unsafe fn product_4x2(c: *mut f32, cs: usize, k: usize, mut a: *const f32, mut b
         }
         (*r0, *r0.add(1), *r1, *r1.add(1)) = (c00, c01, c10, c11);
         (*r2, *r2.add(1), *r3, *r3.add(1)) = (c20, c21, c30, c31);
+    }
+}
+
+/// Every op list against tract's portable 4×4 kernel run over the tile's four 4×4 blocks: the same values (the
+/// fused finish's ReLU may differ in the sign of a zero, which `==` does not see). Compiled into the wasm-simd
+/// unit tests (`invoke test --wasm-unit-tests`), where tract's architecture kernels, not this generic one, serve
+/// the model.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tract_linalg::generic::mmm::generic_f32_4x4;
+    use tract_linalg::mmm::{MatMatMulKer, RoundingPolicy};
+
+    fn value(seed: usize) -> f32 {
+        ((seed * 7919 + 13) % 17) as f32 / 4.0 - 2.0
+    }
+
+    /// The inputs of one 8×8 tile, and its C in one layout: (row stride, column stride) in elements.
+    struct Case {
+        k: usize,
+        layout: (usize, usize),
+        a: Vec<f32>,             // packed [k][8]
+        b: Vec<f32>,             // packed [k][8]
+        a_blocks: Vec<Vec<f32>>, // packed [k][4] per 4 rows, as the 4×4 kernel reads A
+        b_blocks: Vec<Vec<f32>>, // packed [k][4] per 4 columns
+        rows: Vec<f32>,
+        cols: Vec<f32>,
+        tile_cols: Vec<f32>, // an 8×8 tile column-major (LoadTile, as tract's portable kernels read it)
+        d: Vec<f32>,         // what AddUnicast reads, in C's layout
+        c: Vec<f32>,
+    }
+
+    /// 4 of every 8 values per k step, from `first`: one 4-wide panel of an 8-wide one.
+    fn block(packed: &[f32], k: usize, first: usize) -> Vec<f32> {
+        (0..4 * k).map(|i| packed[(i / 4) * 8 + first + i % 4]).collect()
+    }
+
+    impl Case {
+        fn new(k: usize, layout: (usize, usize)) -> Case {
+            let a: Vec<f32> = (0..8 * k).map(value).collect();
+            let b: Vec<f32> = (0..8 * k).map(|i| value(i + 1000)).collect();
+            let len = 7 * layout.0 + 7 * layout.1 + 1;
+            Case {
+                k,
+                layout,
+                a_blocks: vec![block(&a, k, 0), block(&a, k, 4)],
+                b_blocks: vec![block(&b, k, 0), block(&b, k, 4)],
+                a,
+                b,
+                rows: (0..8).map(|r| value(r + 2000)).collect(),
+                cols: (0..8).map(|c| value(c + 3000)).collect(),
+                tile_cols: (0..64).map(|i| value(i + 4000)).collect(),
+                d: (0..len).map(|i| value(i + 6000)).collect(),
+                c: (0..len).map(|i| value(i + 5000)).collect(),
+            }
+        }
+
+        /// C (or D) from row `r`, column `c` on, in this case's layout.
+        fn at(&self, base: *const f32, r: usize, c: usize) -> OutputStoreKer {
+            let (rows, cols) = self.layout;
+            OutputStoreKer {
+                ptr: unsafe { base.add(r * rows + c * cols) } as *mut u8,
+                row_byte_stride: 4 * rows as isize,
+                col_byte_stride: 4 * cols as isize,
+                item_size: 4,
+            }
+        }
+    }
+
+    /// Where one op list applies: the whole 8×8 tile (ours) or one 4×4 block of it (tract's).
+    struct Part<'a> {
+        case: &'a Case,
+        /// the block's first row and column (0 for the whole tile)
+        r: usize,
+        c: usize,
+        pa: *const f32,
+        pb: *const f32,
+        /// the tile LoadTile reads, column-major (8 or 4 rows)
+        tile: Vec<f32>,
+    }
+
+    impl Part<'_> {
+        fn product(&self) -> FusedKerSpec<f32> {
+            FusedKerSpec::AddMatMul { k: self.case.k, pa: self.pa as *const u8, pb: self.pb as *const u8, packing: 0 }
+        }
+        fn rows(&self) -> *const f32 {
+            unsafe { self.case.rows.as_ptr().add(self.r) }
+        }
+        fn cols(&self) -> *const f32 {
+            unsafe { self.case.cols.as_ptr().add(self.c) }
+        }
+        fn store(&self, c: *mut f32) -> FusedKerSpec<f32> {
+            FusedKerSpec::Store(self.case.at(c, self.r, self.c))
+        }
+        fn residual(&self) -> FusedKerSpec<f32> {
+            FusedKerSpec::AddUnicast(self.case.at(self.case.d.as_ptr(), self.r, self.c))
+        }
+    }
+
+    type Ops = dyn Fn(&Part, *mut f32) -> Vec<FusedKerSpec<f32>>;
+
+    fn check(name: &str, ops: &Ops) {
+        for k in [1, 5, 24] {
+            for layout in [(8, 1), (1, 8), (17, 3)] {
+                let case = Case::new(k, layout);
+                let mut ours = case.c.clone();
+                let tile = case.tile_cols.clone();
+                let whole = Part { case: &case, r: 0, c: 0, pa: case.a.as_ptr(), pb: case.b.as_ptr(), tile };
+                assert_eq!(unsafe { kernel(&ops(&whole, ours.as_mut_ptr())) }, 0);
+                let mut theirs = case.c.clone();
+                for (rb, cb) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+                    let (pa, pb) = (case.a_blocks[rb].as_ptr(), case.b_blocks[cb].as_ptr());
+                    let tile = (0..16).map(|i| case.tile_cols[(4 * cb + i / 4) * 8 + 4 * rb + i % 4]).collect();
+                    let part = Part { case: &case, r: 4 * rb, c: 4 * cb, pa, pb, tile };
+                    assert_eq!(generic_f32_4x4.kernel(&ops(&part, theirs.as_mut_ptr())), 0);
+                }
+                assert!(ours == theirs, "{name}: k = {k}, layout {layout:?}");
+            }
+        }
+    }
+
+    /// The usual list in every combination the fused finish compiles: a bias by row or by column, a residual or
+    /// not, no clip, a ReLU6 (the arithmetic max) or a clip from another bound (the compare).
+    #[test]
+    fn the_usual_lists() {
+        for by_row in [false, true] {
+            for residual in [false, true] {
+                for clip in [None, Some((0.0, 1.5)), Some((-0.5, 1.5))] {
+                    let name = format!("by row {by_row}, residual {residual}, clip {clip:?}");
+                    check(&name, &move |p, c| {
+                        let mut ops = vec![FusedKerSpec::Clear, p.product()];
+                        ops.push(if by_row { FusedKerSpec::PerRowAdd(p.rows()) } else { FusedKerSpec::PerColAdd(p.cols()) });
+                        if residual {
+                            ops.push(p.residual());
+                        }
+                        if let Some((low, high)) = clip {
+                            ops.extend([FusedKerSpec::ScalarMax(low), FusedKerSpec::ScalarMin(high)]);
+                        }
+                        ops.extend([p.store(c), FusedKerSpec::Done]);
+                        ops
+                    });
+                }
+            }
+        }
+    }
+
+    /// A list the fused finish does not take (no bias), and one starting with LoadTile, with every op and two
+    /// products: op by op on the tile.
+    #[test]
+    fn every_other_op() {
+        check("no bias", &|p, c| vec![FusedKerSpec::Clear, p.product(), FusedKerSpec::ScalarMax(0.0), p.store(c), FusedKerSpec::Done]);
+        check("every op", &|p, c| {
+            vec![
+                FusedKerSpec::LoadTile(p.tile.as_ptr(), std::ptr::null()),
+                p.product(),
+                FusedKerSpec::ScalarAdd(0.5),
+                FusedKerSpec::ScalarMul(1.5),
+                FusedKerSpec::ScalarSub(0.25),
+                FusedKerSpec::ScalarSubF(0.75),
+                FusedKerSpec::LeakyRelu(0.125),
+                FusedKerSpec::PerRowMul(p.rows()),
+                FusedKerSpec::PerRowSub(p.rows()),
+                FusedKerSpec::PerRowSubF(p.rows()),
+                FusedKerSpec::PerRowMax(p.rows()),
+                FusedKerSpec::PerRowMin(p.rows()),
+                FusedKerSpec::PerColMul(p.cols()),
+                FusedKerSpec::PerColSub(p.cols()),
+                FusedKerSpec::PerColSubF(p.cols()),
+                FusedKerSpec::PerColMax(p.cols()),
+                FusedKerSpec::PerColMin(p.cols()),
+                FusedKerSpec::AddRowColProducts(p.rows(), p.cols()),
+                FusedKerSpec::ShiftLeft(2),
+                FusedKerSpec::RoundingShiftRight(1, RoundingPolicy::Even),
+                FusedKerSpec::QScale(3, RoundingPolicy::Even, 1 << 30),
+                p.residual(),
+                p.product(),
+                p.store(c),
+                FusedKerSpec::Done,
+            ]
+        });
     }
 }
