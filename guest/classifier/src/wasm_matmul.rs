@@ -388,7 +388,8 @@ unsafe fn add_tile(acc: &mut Acc, tile: &OutputStoreKer, j: usize) {
 mod tests {
     use super::*;
     use tract_linalg::generic::mmm::generic_f32_4x4;
-    use tract_linalg::mmm::{MatMatMulKer, RoundingPolicy};
+    use crate::wasm_scalar_matmul::tests::{elementwise_ops, value};
+    use tract_linalg::mmm::MatMatMulKer;
 
     /// 16-byte aligned storage, as tract's packed panels are.
     fn aligned(values: impl IntoIterator<Item = f32>) -> Vec<v128> {
@@ -396,10 +397,6 @@ mod tests {
         let mut out = vec![f32x4_splat(0.0); values.len().div_ceil(4)];
         unsafe { std::ptr::copy_nonoverlapping(values.as_ptr(), out.as_mut_ptr() as *mut f32, values.len()) };
         out
-    }
-
-    fn value(seed: usize) -> f32 {
-        ((seed * 7919 + 13) % 17) as f32 / 4.0 - 2.0
     }
 
     /// The inputs of one 4 × nr tile, and its C in one layout: (row stride, column stride) in elements.
@@ -522,32 +519,14 @@ mod tests {
                 None => (0, FusedKerSpec::LoadTile(std::ptr::null(), t.tile_rows.as_ptr() as *const f32)),
                 Some(q) => (q, FusedKerSpec::LoadTile(unsafe { (t.tile_cols.as_ptr() as *const f32).add(16 * q) }, std::ptr::null())),
             };
-            vec![
-                load,
-                t.product(q),
-                FusedKerSpec::ScalarAdd(0.5),
-                FusedKerSpec::ScalarMul(1.5),
-                FusedKerSpec::ScalarSub(0.25),
-                FusedKerSpec::ScalarSubF(0.75),
-                FusedKerSpec::LeakyRelu(0.125),
-                FusedKerSpec::PerRowMul(t.rows()),
-                FusedKerSpec::PerRowSub(t.rows()),
-                FusedKerSpec::PerRowSubF(t.rows()),
-                FusedKerSpec::PerRowMax(t.rows()),
-                FusedKerSpec::PerRowMin(t.rows()),
-                FusedKerSpec::PerColMul(t.cols(qc)),
-                FusedKerSpec::PerColSub(t.cols(qc)),
-                FusedKerSpec::PerColSubF(t.cols(qc)),
-                FusedKerSpec::PerColMax(t.cols(qc)),
-                FusedKerSpec::PerColMin(t.cols(qc)),
-                FusedKerSpec::AddRowColProducts(t.rows(), t.cols(qc)),
-                FusedKerSpec::ShiftLeft(2),
-                FusedKerSpec::RoundingShiftRight(1, RoundingPolicy::Even),
-                FusedKerSpec::QScale(3, RoundingPolicy::Even, 1 << 30),
+            let mut ops = vec![load, t.product(q)];
+            ops.extend(elementwise_ops(t.rows(), t.cols(qc)));
+            ops.extend([
                 FusedKerSpec::AddUnicast(t.at(t.d.as_ptr(), qc)),
                 FusedKerSpec::Store(t.at(c, qc)),
                 FusedKerSpec::Done,
-            ]
+            ]);
+            ops
         });
     }
 }

@@ -363,12 +363,39 @@ unsafe fn product_4x2(c: *mut f32, cs: usize, k: usize, mut a: *const f32, mut b
 /// unit tests (`invoke test --wasm-unit-tests`), where tract's architecture kernels, not this generic one, serve
 /// the model.
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use tract_linalg::generic::mmm::generic_f32_4x4;
     use tract_linalg::mmm::{MatMatMulKer, RoundingPolicy};
 
-    fn value(seed: usize) -> f32 {
+    /// Every op that changes the tile in place, by scalars and by the tile's `rows` and `cols` values: what a
+    /// kernel's op-by-op path must run as tract's portable kernel does (this module's tests and wasm_matmul's).
+    pub(crate) fn elementwise_ops(rows: *const f32, cols: *const f32) -> [FusedKerSpec<f32>; 19] {
+        [
+            FusedKerSpec::ScalarAdd(0.5),
+            FusedKerSpec::ScalarMul(1.5),
+            FusedKerSpec::ScalarSub(0.25),
+            FusedKerSpec::ScalarSubF(0.75),
+            FusedKerSpec::LeakyRelu(0.125),
+            FusedKerSpec::PerRowMul(rows),
+            FusedKerSpec::PerRowSub(rows),
+            FusedKerSpec::PerRowSubF(rows),
+            FusedKerSpec::PerRowMax(rows),
+            FusedKerSpec::PerRowMin(rows),
+            FusedKerSpec::PerColMul(cols),
+            FusedKerSpec::PerColSub(cols),
+            FusedKerSpec::PerColSubF(cols),
+            FusedKerSpec::PerColMax(cols),
+            FusedKerSpec::PerColMin(cols),
+            FusedKerSpec::AddRowColProducts(rows, cols),
+            FusedKerSpec::ShiftLeft(2),
+            FusedKerSpec::RoundingShiftRight(1, RoundingPolicy::Even),
+            FusedKerSpec::QScale(3, RoundingPolicy::Even, 1 << 30),
+        ]
+    }
+
+    /// Test values: quarters in -2..2, so the sums of products over k steps are exact.
+    pub(crate) fn value(seed: usize) -> f32 {
         ((seed * 7919 + 13) % 17) as f32 / 4.0 - 2.0
     }
 
@@ -507,33 +534,10 @@ mod tests {
     fn every_other_op() {
         check("no bias", &|p, c| vec![FusedKerSpec::Clear, p.product(), FusedKerSpec::ScalarMax(0.0), p.store(c), FusedKerSpec::Done]);
         check("every op", &|p, c| {
-            vec![
-                FusedKerSpec::LoadTile(p.tile.as_ptr(), std::ptr::null()),
-                p.product(),
-                FusedKerSpec::ScalarAdd(0.5),
-                FusedKerSpec::ScalarMul(1.5),
-                FusedKerSpec::ScalarSub(0.25),
-                FusedKerSpec::ScalarSubF(0.75),
-                FusedKerSpec::LeakyRelu(0.125),
-                FusedKerSpec::PerRowMul(p.rows()),
-                FusedKerSpec::PerRowSub(p.rows()),
-                FusedKerSpec::PerRowSubF(p.rows()),
-                FusedKerSpec::PerRowMax(p.rows()),
-                FusedKerSpec::PerRowMin(p.rows()),
-                FusedKerSpec::PerColMul(p.cols()),
-                FusedKerSpec::PerColSub(p.cols()),
-                FusedKerSpec::PerColSubF(p.cols()),
-                FusedKerSpec::PerColMax(p.cols()),
-                FusedKerSpec::PerColMin(p.cols()),
-                FusedKerSpec::AddRowColProducts(p.rows(), p.cols()),
-                FusedKerSpec::ShiftLeft(2),
-                FusedKerSpec::RoundingShiftRight(1, RoundingPolicy::Even),
-                FusedKerSpec::QScale(3, RoundingPolicy::Even, 1 << 30),
-                p.residual(),
-                p.product(),
-                p.store(c),
-                FusedKerSpec::Done,
-            ]
+            let mut ops = vec![FusedKerSpec::LoadTile(p.tile.as_ptr(), std::ptr::null()), p.product()];
+            ops.extend(elementwise_ops(p.rows(), p.cols()));
+            ops.extend([p.residual(), p.product(), p.store(c), FusedKerSpec::Done]);
+            ops
         });
     }
 }
